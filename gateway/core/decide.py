@@ -1,0 +1,90 @@
+"""The pure decision: (credential, readings, policy) → verdict. No I/O, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gateway.core.policy import NoThermal, Policy
+from gateway.core.values import (
+    CodeCheck,
+    CodeStatus,
+    Credential,
+    Decision,
+    ThermalReading,
+    Verdict,
+)
+
+_INVALID_CHECKS = {
+    CodeCheck.EXPIRED,
+    CodeCheck.NOT_YET_VALID,
+    CodeCheck.BAD_SIGNATURE,
+    CodeCheck.REVOKED,
+}
+
+
+def decide(
+    credential: Credential,
+    readings: Sequence[ThermalReading],
+    policy: Policy,
+    *,
+    thermal_available: bool = True,
+) -> Verdict:
+    """Decide one passage.
+
+    `readings` are the temperature readings paired with this passage, oldest first.
+    The most severe of the code rule and the temperature rule wins; every rule that
+    fired leaves its reason code.
+    """
+    code_decision, code_reason = _judge_code(credential, policy)
+    temp_decision, temp_reasons, remeasure = _judge_temperature(
+        readings, policy, thermal_available=thermal_available
+    )
+    decision = max(code_decision, temp_decision, key=lambda d: d.severity)
+    reasons = tuple(r for r in (code_reason, *temp_reasons) if r)
+    return Verdict(decision=decision, reasons=reasons, remeasure=remeasure)
+
+
+def _judge_code(credential: Credential, policy: Policy) -> tuple[Decision, str]:
+    check = credential.check
+    if check is CodeCheck.NO_CODE:
+        return policy.no_code, "no-code"
+    if check is CodeCheck.UNREADABLE:
+        return policy.unreadable, "code-unreadable"
+    if check is CodeCheck.UNVERIFIABLE:
+        return _judge_colour(credential.status, policy, unknown=policy.unverifiable)
+    if check is CodeCheck.UNKNOWN_ISSUER:
+        return policy.unknown_issuer, "code-unknown-issuer"
+    if check in _INVALID_CHECKS:
+        return policy.invalid, f"code-{check.value}"
+    return _judge_colour(credential.status, policy, unknown=policy.unknown_colour)
+
+
+def _judge_colour(status: CodeStatus, policy: Policy, *, unknown: Decision) -> tuple[Decision, str]:
+    if status is CodeStatus.GREEN:
+        return policy.green, ""
+    if status is CodeStatus.YELLOW:
+        return policy.yellow, "code-yellow"
+    if status is CodeStatus.RED:
+        return policy.red, "code-red"
+    return unknown, "code-unverified"
+
+
+def _judge_temperature(
+    readings: Sequence[ThermalReading], policy: Policy, *, thermal_available: bool
+) -> tuple[Decision, tuple[str, ...], bool]:
+    if not readings:
+        if not policy.require_temperature:
+            return Decision.ADMIT, (), False
+        if not thermal_available:
+            fallback = Decision.ADMIT if policy.no_thermal is NoThermal.ADMIT else Decision.REFER
+            return fallback, ("thermal-unavailable",), False
+        return Decision.REFER, ("no-temperature",), False
+    latest = readings[-1].celsius
+    if not policy.min_plausible_c <= latest <= policy.max_plausible_c:
+        return Decision.REFER, ("temperature-implausible",), False
+    if latest < policy.fever_threshold_c:
+        earlier_fever = any(r.celsius >= policy.fever_threshold_c for r in readings[:-1])
+        return Decision.ADMIT, (("fever-not-confirmed",) if earlier_fever else ()), False
+    if policy.remeasure_before_deny and len(readings) < 2:
+        return Decision.REFER, ("fever-remeasure",), True
+    return Decision.DENY, ("fever",), False

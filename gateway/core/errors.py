@@ -1,0 +1,13 @@
+"""Errors the domain names."""
+
+
+class CheckpointError(Exception):
+    """Base of the project's own errors."""
+
+
+class ConfigError(CheckpointError):
+    """The configuration is invalid; the message names the file, the key and what is allowed."""
+
+
+class NotRecordedError(CheckpointError):
+    """An entry could not be written durably (e.g. disk full); it is kept and retried."""

@@ -1,0 +1,44 @@
+"""Ports: the small interfaces through which devices and sync see the gateway."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from gateway.core.values import Backlog, DeviceHealth, Entry, Scan, ThermalReading
+
+
+class ScanSource(Protocol):
+    """A scanner. `run` blocks in its own thread until `stop` is set."""
+
+    name: str
+
+    def run(self, emit: Callable[[Scan], None], stop: threading.Event) -> None: ...
+
+    def health(self) -> DeviceHealth: ...
+
+
+class ThermalSource(Protocol):
+    """A temperature source. `run` blocks in its own thread until `stop` is set."""
+
+    name: str
+
+    def run(self, emit: Callable[[ThermalReading], None], stop: threading.Event) -> None: ...
+
+    def health(self) -> DeviceHealth: ...
+
+
+class Outbox(Protocol):
+    """The durable queue of recorded entries waiting for the collector's ack."""
+
+    def pending(self, *, after_seq: int, limit: int) -> Sequence[Entry]:
+        """Unsynced entries with `seq` above `after_seq`, in `seq` order."""
+        ...
+
+    def mark_synced(self, *, ids: Sequence[str], at: datetime) -> int:
+        """Mark these entries acknowledged; returns how many were still pending."""
+        ...
+
+    def backlog(self) -> Backlog: ...

@@ -1,0 +1,1 @@
+"""Durable local storage: SQLite in WAL mode with synchronous=FULL, migrated by alembic."""

@@ -1,0 +1,53 @@
+"""The SQLite engine: WAL, synchronous=FULL, checked on every new connection."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from gateway.core.errors import CheckpointError
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+_SYNCHRONOUS_FULL = 2
+
+
+class StorageError(CheckpointError):
+    """The database cannot be used safely."""
+
+
+def create_sqlite_engine(path: Path) -> Engine:
+    """An engine whose every connection is in WAL mode with synchronous=FULL, or refuses."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _configure_connection)
+    event.listen(engine, "begin", _begin)
+    return engine
+
+
+def _configure_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself so a transaction spans our whole unit of work.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _PRAGMAS:
+            cursor.execute(pragma)
+        journal = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        synchronous = cursor.execute("PRAGMA synchronous").fetchone()[0]
+    finally:
+        cursor.close()
+    if journal != "wal" or synchronous != _SYNCHRONOUS_FULL:
+        raise StorageError(
+            f"database refuses durable mode (journal_mode={journal}, synchronous={synchronous})"
+        )
+
+
+def _begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")

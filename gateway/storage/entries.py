@@ -1,0 +1,149 @@
+"""Keyword-only data access for entries. The caller's session owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlmodel import Session
+
+from gateway.core.values import (
+    Backlog,
+    CodeCheck,
+    CodeStatus,
+    Decision,
+    Direction,
+    Entry,
+    NewEntry,
+    Override,
+)
+from gateway.storage.tables import CounterRow, EntryRow, OutboxRow
+
+ENTRY_SEQ = "entry_seq"
+
+
+def next_seq(session: Session) -> int:
+    """Take the next entry sequence number; it is never handed out again."""
+    counter = session.get(CounterRow, ENTRY_SEQ)
+    if counter is None:
+        counter = CounterRow(name=ENTRY_SEQ, value=0)
+    counter.value += 1
+    session.add(counter)
+    session.flush()
+    return counter.value
+
+
+def add_entry(session: Session, *, entry: NewEntry) -> Entry:
+    """Insert an entry and its outbox row in the session's transaction."""
+    seq = next_seq(session)
+    row = EntryRow(
+        id=entry.id,
+        seq=seq,
+        gate=entry.gate,
+        site=entry.site,
+        lane=entry.lane,
+        direction=entry.direction.value,
+        occurred_at=entry.occurred_at,
+        clock_synced=entry.clock_synced,
+        boot_id=entry.boot_id,
+        monotonic_ns=entry.monotonic_ns,
+        code_format=entry.code_format,
+        code_check=entry.code_check.value,
+        code_status=entry.code_status.value,
+        subject=entry.subject,
+        subject_label=entry.subject_label,
+        payload_digest=entry.payload_digest,
+        temperature_c=entry.temperature_c,
+        temperature_source=entry.temperature_source,
+        remeasured=entry.remeasured,
+        decision=entry.decision.value,
+        reasons=list(entry.reasons),
+        override_by=entry.override.by if entry.override else None,
+        override_reason=entry.override.reason if entry.override else None,
+    )
+    session.add(row)
+    session.add(OutboxRow(seq=seq, entry_id=entry.id))
+    session.flush()
+    return to_entry(row)
+
+
+def pending_entries(session: Session, *, after_seq: int, limit: int) -> list[Entry]:
+    """Unacknowledged entries above `after_seq`, in `seq` order."""
+    rows = session.exec(  # type: ignore[call-overload]
+        select(EntryRow)
+        .join(OutboxRow, OutboxRow.seq == EntryRow.seq)  # type: ignore[arg-type]
+        .where(OutboxRow.seq > after_seq)  # type: ignore[arg-type]
+        .order_by(OutboxRow.seq)  # type: ignore[arg-type]
+        .limit(limit)
+    ).scalars()
+    return [to_entry(row) for row in rows]
+
+
+def mark_synced(session: Session, *, ids: Sequence[str], at: datetime) -> int:
+    """Mark acknowledged entries synced and drop them from the outbox."""
+    if not ids:
+        return 0
+    removed = session.execute(delete(OutboxRow).where(OutboxRow.entry_id.in_(ids)))  # type: ignore[attr-defined]
+    session.execute(
+        update(EntryRow)
+        .where(EntryRow.id.in_(ids), EntryRow.synced_at.is_(None))  # type: ignore[attr-defined,union-attr]
+        .values(synced_at=at)
+    )
+    return int(removed.rowcount)  # type: ignore[attr-defined]
+
+
+def backlog(session: Session) -> Backlog:
+    count = session.execute(select(func.count()).select_from(OutboxRow)).scalar_one()
+    oldest = session.execute(
+        select(EntryRow.occurred_at)
+        .join(OutboxRow, OutboxRow.seq == EntryRow.seq)  # type: ignore[arg-type]
+        .order_by(OutboxRow.seq)  # type: ignore[arg-type]
+        .limit(1)
+    ).scalar_one_or_none()
+    return Backlog(count=int(count), oldest=_utc(oldest) if oldest else None)
+
+
+def recent_entries(session: Session, *, limit: int) -> list[Entry]:
+    rows = session.execute(
+        select(EntryRow).order_by(EntryRow.seq.desc()).limit(limit)  # type: ignore[attr-defined]
+    ).scalars()
+    return [to_entry(row) for row in rows]
+
+
+def to_entry(row: EntryRow) -> Entry:
+    override = (
+        Override(by=row.override_by, reason=row.override_reason or "")
+        if row.override_by
+        else None
+    )
+    return Entry(
+        id=row.id,
+        seq=row.seq,
+        gate=row.gate,
+        site=row.site,
+        lane=row.lane,
+        direction=Direction(row.direction),
+        occurred_at=_utc(row.occurred_at),
+        clock_synced=row.clock_synced,
+        boot_id=row.boot_id,
+        monotonic_ns=row.monotonic_ns,
+        code_format=row.code_format,
+        code_check=CodeCheck(row.code_check),
+        code_status=CodeStatus(row.code_status),
+        subject=row.subject,
+        subject_label=row.subject_label,
+        payload_digest=row.payload_digest,
+        temperature_c=row.temperature_c,
+        temperature_source=row.temperature_source,
+        remeasured=row.remeasured,
+        decision=Decision(row.decision),
+        reasons=tuple(row.reasons),
+        override=override,
+        synced_at=_utc(row.synced_at) if row.synced_at else None,
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite returns naive datetimes; everything we store is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,14 @@
+"""Alembic environment: runs on the connection handed over by `gateway.storage.migrate`."""
+
+from alembic import context
+
+from gateway.storage.tables import SQLModel
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    render_as_batch=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
