@@ -51,6 +51,8 @@ def _judge_code(credential: Credential, policy: Policy) -> tuple[Decision, str]:
     if check is CodeCheck.UNREADABLE:
         return policy.unreadable, "code-unreadable"
     if check is CodeCheck.UNVERIFIABLE:
+        if credential.confirmed_by is None:
+            return policy.unverifiable, "code-unverified"
         return _judge_colour(credential.status, policy, unknown=policy.unverifiable)
     if check is CodeCheck.UNKNOWN_ISSUER:
         return policy.unknown_issuer, "code-unknown-issuer"

@@ -23,9 +23,7 @@ class RecentReadings:
     def around(self, monotonic_ns: int, window_s: float) -> tuple[ThermalReading, ...]:
         """Readings within `window_s` of the given time, oldest first."""
         window_ns = int(window_s * _NS)
-        return tuple(
-            r for r in self._readings if abs(r.monotonic_ns - monotonic_ns) <= window_ns
-        )
+        return tuple(r for r in self._readings if abs(r.monotonic_ns - monotonic_ns) <= window_ns)
 
     def after(self, monotonic_ns: int) -> tuple[ThermalReading, ...]:
         """Readings taken strictly after the given time, oldest first."""

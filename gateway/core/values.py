@@ -93,6 +93,7 @@ class Credential:
     issued_at: datetime | None = None
     expires_at: datetime | None = None
     detail: str = ""
+    confirmed_by: str | None = None  # a guard who read the colour off an unverifiable code
 
     @property
     def verified(self) -> bool:
@@ -178,7 +179,8 @@ class Entry(NewEntry):
             "decision": self.decision.value,
             "reasons": list(self.reasons),
             "override": (
-                None if self.override is None
+                None
+                if self.override is None
                 else {"by": self.override.by, "reason": self.override.reason}
             ),
         }

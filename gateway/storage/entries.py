@@ -113,9 +113,7 @@ def recent_entries(session: Session, *, limit: int) -> list[Entry]:
 
 def to_entry(row: EntryRow) -> Entry:
     override = (
-        Override(by=row.override_by, reason=row.override_reason or "")
-        if row.override_by
-        else None
+        Override(by=row.override_by, reason=row.override_reason or "") if row.override_by else None
     )
     return Entry(
         id=row.id,

@@ -1,0 +1,224 @@
+"""The `checkpoint` command line: the same contracts technicians and managers type."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from gateway import __version__
+from gateway.config import Settings, config_path, load_settings
+from gateway.core.errors import CheckpointError, ConfigError
+
+app = typer.Typer(
+    help="checkpoint-gateway: scan, verify, decide, record durably and sync at a residential gate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="config file (default: $CHECKPOINT_CONFIG or /etc/checkpoint/gateway.toml)",
+    ),
+]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"checkpoint: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config_path(config))
+    except ConfigError as exc:
+        _fail(f"configuration error\n{exc}", 2)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def init(
+    config: ConfigOption = None,
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write a commented example config file."""
+    from gateway.example_config import render_example
+
+    path = config_path(config)
+    if path.exists() and not force:
+        _fail(f"{path} exists; use --force to overwrite it", 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_example(), encoding="utf-8")
+    typer.echo(f"wrote {path}; edit [gate], [[scanners]] and [mqtt], then 'checkpoint run'")
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the gate service (what systemd starts)."""
+    settings = _settings(config)
+    _logging(verbose)
+    from gateway.app import (
+        Gateway,
+        UnsupportedDevice,
+        devices_from_settings,
+        install_signal_handlers,
+    )
+
+    try:
+        devices = devices_from_settings(settings)
+    except UnsupportedDevice as exc:
+        _fail(str(exc), 2)
+
+    async def main() -> None:
+        gateway = Gateway(settings, devices)
+        install_signal_handlers(gateway)
+        await gateway.run()
+
+    try:
+        asyncio.run(main())
+    except CheckpointError as exc:
+        _fail(str(exc), 1)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="guard screen port")] = 8080,
+    interval: Annotated[float, typer.Option(help="seconds between simulated people")] = 3.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Simulated scanner and thermal camera, a private broker and collector, live guard screen."""
+    from gateway.demo import run_demo
+
+    _logging(verbose)
+    asyncio.run(run_demo(port=port, interval_s=interval))
+
+
+@app.command()
+def collector(
+    config: ConfigOption = None,
+    database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql://...")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """The community-server side: subscribe, store, acknowledge."""
+    import signal
+    import threading
+
+    from gateway.export import database_url
+    from sync.collector import Collector
+
+    settings = _settings(config)
+    _logging(verbose)
+    if not settings.mqtt.enabled:
+        _fail(f"{config_path(config)}: mqtt.host is empty; the collector needs a broker", 2)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = Collector(
+        database_url(database or settings.collector.database),
+        settings.mqtt.host,
+        settings.mqtt.port,
+        prefix=settings.mqtt.topic_prefix,
+        client_id=f"collector-{settings.gate.site}",
+    )
+    worker.run(stop)
+
+
+def _parse_day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"not a date (YYYY-MM-DD): {value!r}", 2)
+
+
+@app.command()
+def export(
+    config: ConfigOption = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="file to write (csv: default stdout)")] = None,
+    database: Annotated[
+        str | None, typer.Option(help="a gateway or collector database URL or SQLite path")
+    ] = None,
+) -> None:
+    """Write the entries table, one row per entry, as CSV or XLSX."""
+    from gateway.export import database_url, iter_rows, write_csv, write_xlsx
+
+    if fmt not in ("csv", "xlsx"):
+        _fail(f"--format must be csv or xlsx, not {fmt!r}", 2)
+    url = database_url(database) if database else database_url(_settings(config).storage.path)
+    rows = iter_rows(url, date_from=_parse_day(date_from), date_to=_parse_day(date_to))
+    try:
+        if fmt == "xlsx":
+            if output is None:
+                _fail("--format xlsx needs --output FILE", 2)
+            count = write_xlsx(rows, output)
+        elif output is None:
+            count = write_csv(rows, sys.stdout)
+        else:
+            with output.open("w", newline="", encoding="utf-8") as out:
+                count = write_csv(rows, out)
+    except Exception as exc:  # the database URL came from the user: report, don't trace
+        _fail(f"cannot export from {url}: {exc}", 1)
+    typer.echo(f"exported {count} entries", err=True)
+
+
+@app.command()
+def stats(
+    config: ConfigOption = None,
+    day: Annotated[str | None, typer.Option(help="YYYY-MM-DD (UTC), default today")] = None,
+    database: Annotated[str | None, typer.Option(help="database URL or SQLite path")] = None,
+) -> None:
+    """One-click statistics for a day."""
+    from gateway.export import database_url, day_stats
+
+    url = database_url(database) if database else database_url(_settings(config).storage.path)
+    the_day = _parse_day(day) or datetime.now(UTC).date()
+    result = day_stats(url, the_day)
+    typer.echo(f"{the_day}: {result.total} entries")
+    for decision in ("admit", "refer", "deny"):
+        typer.echo(f"  {decision:<7} {result.by_decision.get(decision, 0)}")
+    typer.echo(f"  in      {result.by_direction.get('in', 0)}")
+    typer.echo(f"  out     {result.by_direction.get('out', 0)}")
+    typer.echo(f"  fever   {result.fever}")
+    typer.echo(f"  red/yellow codes {result.red_or_yellow}")
+    for hour in sorted(result.by_hour):
+        typer.echo(f"  {hour:02d}:00 {'#' * min(result.by_hour[hour], 60)} {result.by_hour[hour]}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _register_code_commands() -> None:
+    from gateway.cli_codes import register
+
+    register(app)
+
+
+def main() -> None:
+    _register_code_commands()
+    app()

@@ -1,0 +1,22 @@
+"""What the screens and the `state` message say about the gateway's health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.core.values import DeviceHealth
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    site: str
+    gate: str
+    gate_name: str
+    devices: tuple[DeviceHealth, ...]
+    mqtt_enabled: bool
+    mqtt_connected: bool
+    backlog: int
+    oldest_unsynced: datetime | None
+    unrecorded: int
+    clock_synced: bool

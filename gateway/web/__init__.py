@@ -1,0 +1,1 @@
+"""The FastAPI web layer: guard screen and JSON API. All assets are local."""

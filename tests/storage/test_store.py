@@ -1,0 +1,113 @@
+import dataclasses
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, NewEntry
+from gateway.storage.engine import StorageError
+from gateway.storage.migrate import upgrade
+from gateway.storage.store import EntryStore
+
+T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+
+
+def new_entry(**changes: object) -> NewEntry:
+    base = NewEntry(
+        id=str(uuid.uuid4()),
+        gate="north-1",
+        site="xiaojiang",
+        lane="1",
+        direction=Direction.IN,
+        occurred_at=T0,
+        clock_synced=True,
+        boot_id="boot",
+        monotonic_ns=1,
+        code_format="cp1",
+        code_check=CodeCheck.VALID,
+        code_status=CodeStatus.GREEN,
+        subject="abc",
+        subject_label="张*华 3-2-501",
+        payload_digest="00" * 32,
+        temperature_c=36.5,
+        temperature_source="ir",
+        remeasured=False,
+        decision=Decision.ADMIT,
+        reasons=("r1",),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_every_connection_is_wal_and_synchronous_full(tmp_path: Path) -> None:
+    store = EntryStore.open(tmp_path / "g.db")
+    for _ in range(3):
+        with store.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA synchronous")).scalar() == 2
+    store.close()
+
+
+def test_entry_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    store = EntryStore.open(tmp_path / "g.db")
+    entry = new_entry()
+    stored = store.record(entry)
+    (loaded,) = store.recent(limit=1)
+    assert loaded == stored
+    assert {f: getattr(loaded, f) for f in entry.__dataclass_fields__} == {
+        f: getattr(entry, f) for f in entry.__dataclass_fields__
+    }
+
+
+def test_seq_strictly_increasing_and_never_reused_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    store = EntryStore.open(path)
+    first = [store.record(new_entry()).seq for _ in range(5)]
+    store.close()
+    # Remove the newest entries as a purge would; their numbers must not come back.
+    raw = sqlite3.connect(path)
+    raw.execute("DELETE FROM outbox WHERE seq >= 4")
+    raw.execute("DELETE FROM entries WHERE seq >= 4")
+    raw.commit()
+    raw.close()
+    store = EntryStore.open(path)
+    later = [store.record(new_entry()).seq for _ in range(3)]
+    assert first == [1, 2, 3, 4, 5]
+    assert later == [6, 7, 8]
+
+
+def test_outbox_pending_and_ack(tmp_path: Path) -> None:
+    store = EntryStore.open(tmp_path / "g.db")
+    entries = [store.record(new_entry(occurred_at=T0 + timedelta(seconds=i))) for i in range(5)]
+    assert [e.seq for e in store.pending(after_seq=0, limit=3)] == [1, 2, 3]
+    assert [e.seq for e in store.pending(after_seq=3, limit=10)] == [4, 5]
+    assert store.backlog().count == 5
+    assert store.backlog().oldest == T0
+    acked = store.mark_synced(ids=[entries[0].id, entries[2].id], at=T0)
+    assert acked == 2
+    assert store.mark_synced(ids=[entries[0].id], at=T0) == 0  # a duplicate ack is harmless
+    assert [e.seq for e in store.pending(after_seq=0, limit=10)] == [2, 4, 5]
+    assert store.backlog().oldest == T0 + timedelta(seconds=1)
+    synced = {e.id: e.synced_at for e in store.recent(limit=10)}
+    assert synced[entries[0].id] == T0
+    assert synced[entries[1].id] is None
+
+
+def test_duplicate_entry_id_is_refused_and_nothing_half_written(tmp_path: Path) -> None:
+    store = EntryStore.open(tmp_path / "g.db")
+    entry = new_entry()
+    store.record(entry)
+    with pytest.raises(Exception, match="UNIQUE"):
+        store.record(entry)
+    assert store.backlog().count == 1
+    assert store.record(new_entry()).seq == 2  # the rolled-back attempt left no trace
+
+
+def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    store = EntryStore.open(tmp_path / "g.db")
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StorageError, match="newer checkpoint-gateway"):
+        upgrade(store.engine)
