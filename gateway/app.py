@@ -26,8 +26,8 @@ from gateway.service.events import EventBus
 from gateway.service.status import GatewayStatus
 from gateway.storage.store import EntryStore
 from gateway.web.app import WebServices, create_app
-from sync.mqtt import MqttClient, MqttOptions
-from sync.publisher import Publisher
+from sync.mqtt import MqttClient, MqttSettings, Tls
+from sync.publisher import Publisher, gateway_client
 from sync.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Gateway:
                 window=settings.mqtt.window,
                 ack_timeout_s=settings.mqtt.ack_timeout_s,
                 version=__version__,
-                devices=lambda: {h.name: h.state.value for h in runner.health()},
+                devices=runner.health,
             )
             if client is not None
             else None
@@ -185,19 +185,19 @@ class Gateway:
 
     def _mqtt_client(self, topics: Topics) -> MqttClient:
         mqtt = self.settings.mqtt
-        return MqttClient(
-            MqttOptions(
+        tls_wanted = mqtt.tls_ca or mqtt.tls_cert or mqtt.port == 8883
+        return gateway_client(
+            MqttSettings(
                 host=mqtt.host,
                 port=mqtt.port,
-                client_id=f"gateway-{self.settings.gate.site}-{self.settings.gate.id}",
+                keepalive_s=mqtt.keepalive_s,
                 username=mqtt.username,
                 password=mqtt.password,
-                tls_ca=mqtt.tls_ca,
-                tls_cert=mqtt.tls_cert,
-                tls_key=mqtt.tls_key,
-                keepalive_s=mqtt.keepalive_s,
+                tls=Tls(ca=mqtt.tls_ca, cert=mqtt.tls_cert, key=mqtt.tls_key)
+                if tls_wanted
+                else None,
             ),
-            will_topic=topics.state,
+            topics,
         )
 
     async def _announce_ready(self, server: uvicorn.Server) -> None:

@@ -84,7 +84,8 @@ class CheckpointService:
         self._readings = RecentReadings()
         self._deduper = ScanDeduper(policy().dedupe_window_s)
         self._new_reading = asyncio.Event()
-        self._claimed_until_ns = 0
+        self._claimed_until_ns = 0  # readings up to here belong to a passage with a scan
+        self._used_until_ns = 0  # readings up to here were used by a decided passage
         self._unrecorded: deque[NewEntry] = deque()
         self._write_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -116,7 +117,7 @@ class CheckpointService:
         window_ns = int(policy.pairing_window_s * _NS)
         self._claimed_until_ns = max(self._claimed_until_ns, scan.monotonic_ns + window_ns)
         credential = read_code(scan.payload, self._formats, scan.wall_time)
-        readings = self._readings.around(scan.monotonic_ns, policy.pairing_window_s)
+        readings = self._unused(self._readings.around(scan.monotonic_ns, policy.pairing_window_s))
         if not readings and self._thermal_available():
             grace_s = min(_READING_GRACE_S, policy.pairing_window_s)
             readings = await self._wait_for_readings(scan.monotonic_ns, 1, grace_s)
@@ -135,6 +136,7 @@ class CheckpointService:
             readings = (*readings, *later)
             verdict = self._decide(credential, readings, policy)
         self._claimed_until_ns = max(self._claimed_until_ns, self._clock.monotonic_ns() + window_ns)
+        self._mark_used(readings)
         entry = self._entry(scan, credential, readings, verdict, remeasured)
         await self._record(entry)
         return entry
@@ -147,10 +149,13 @@ class CheckpointService:
             return
         readings = tuple(
             r
-            for r in self._readings.around(reading.monotonic_ns, policy.pairing_window_s)
+            for r in self._unused(
+                self._readings.around(reading.monotonic_ns, policy.pairing_window_s)
+            )
             if r.monotonic_ns > self._claimed_until_ns
         )
         self._claimed_until_ns = max(r.monotonic_ns for r in readings)
+        self._mark_used(readings)
         verdict = self._decide(NO_CODE, readings, policy)
         scan = Scan(
             payload=b"",
@@ -163,6 +168,14 @@ class CheckpointService:
         await self._record(self._entry(scan, NO_CODE, readings, verdict, len(readings) > 1))
 
     # -- steps -------------------------------------------------------------------------
+
+    def _unused(self, readings: Sequence[ThermalReading]) -> tuple[ThermalReading, ...]:
+        """Readings not yet spent on an earlier person's passage."""
+        return tuple(r for r in readings if r.monotonic_ns > self._used_until_ns)
+
+    def _mark_used(self, readings: Sequence[ThermalReading]) -> None:
+        if readings:
+            self._used_until_ns = max(self._used_until_ns, readings[-1].monotonic_ns)
 
     def _decide(
         self, credential: Credential, readings: Sequence[ThermalReading], policy: Policy

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.core.values import (
     Backlog,
@@ -70,11 +70,11 @@ def add_entry(session: Session, *, entry: NewEntry) -> Entry:
 
 def pending_entries(session: Session, *, after_seq: int, limit: int) -> list[Entry]:
     """Unacknowledged entries above `after_seq`, in `seq` order."""
-    rows = session.exec(  # type: ignore[call-overload]
+    rows = session.execute(
         select(EntryRow)
-        .join(OutboxRow, OutboxRow.seq == EntryRow.seq)  # type: ignore[arg-type]
-        .where(OutboxRow.seq > after_seq)  # type: ignore[arg-type]
-        .order_by(OutboxRow.seq)  # type: ignore[arg-type]
+        .join(OutboxRow, col(OutboxRow.seq) == col(EntryRow.seq))
+        .where(col(OutboxRow.seq) > after_seq)
+        .order_by(col(OutboxRow.seq))
         .limit(limit)
     ).scalars()
     return [to_entry(row) for row in rows]
@@ -84,10 +84,10 @@ def mark_synced(session: Session, *, ids: Sequence[str], at: datetime) -> int:
     """Mark acknowledged entries synced and drop them from the outbox."""
     if not ids:
         return 0
-    removed = session.execute(delete(OutboxRow).where(OutboxRow.entry_id.in_(ids)))  # type: ignore[attr-defined]
+    removed = session.execute(delete(OutboxRow).where(col(OutboxRow.entry_id).in_(ids)))
     session.execute(
         update(EntryRow)
-        .where(EntryRow.id.in_(ids), EntryRow.synced_at.is_(None))  # type: ignore[attr-defined,union-attr]
+        .where(col(EntryRow.id).in_(ids), col(EntryRow.synced_at).is_(None))
         .values(synced_at=at)
     )
     return int(removed.rowcount)  # type: ignore[attr-defined]
@@ -96,9 +96,9 @@ def mark_synced(session: Session, *, ids: Sequence[str], at: datetime) -> int:
 def backlog(session: Session) -> Backlog:
     count = session.execute(select(func.count()).select_from(OutboxRow)).scalar_one()
     oldest = session.execute(
-        select(EntryRow.occurred_at)
-        .join(OutboxRow, OutboxRow.seq == EntryRow.seq)  # type: ignore[arg-type]
-        .order_by(OutboxRow.seq)  # type: ignore[arg-type]
+        select(col(EntryRow.occurred_at))
+        .join(OutboxRow, col(OutboxRow.seq) == col(EntryRow.seq))
+        .order_by(col(OutboxRow.seq))
         .limit(1)
     ).scalar_one_or_none()
     return Backlog(count=int(count), oldest=_utc(oldest) if oldest else None)
@@ -106,7 +106,7 @@ def backlog(session: Session) -> Backlog:
 
 def recent_entries(session: Session, *, limit: int) -> list[Entry]:
     rows = session.execute(
-        select(EntryRow).order_by(EntryRow.seq.desc()).limit(limit)  # type: ignore[attr-defined]
+        select(EntryRow).order_by(col(EntryRow.seq).desc()).limit(limit)
     ).scalars()
     return [to_entry(row) for row in rows]
 

@@ -14,6 +14,8 @@ from gateway.service.status import GatewayStatus
 class PassagePublic(BaseModel):
     """One decided passage as the guard screen shows it."""
 
+    id: str
+    seq: int | None
     kind: str
     recorded: bool
     decision: str
@@ -29,6 +31,8 @@ class PassagePublic(BaseModel):
     @classmethod
     def from_entry(cls, entry: NewEntry, *, recorded: bool, kind: str = "verdict") -> PassagePublic:
         return cls(
+            id=entry.id,
+            seq=getattr(entry, "seq", None),
             kind=kind,
             recorded=recorded,
             decision=entry.decision.value,

@@ -49,6 +49,16 @@ class Broker:
         """Crash (SIGKILL)."""
         self._end(signal.SIGKILL)
 
+    def pause(self) -> None:
+        """Freeze (SIGSTOP): connections stay open but nothing is answered."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Thaw a paused broker (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     def _end(self, sig: signal.Signals) -> None:
         if self._process is None:
             return

@@ -1,0 +1,1 @@
+"""Hardware and simulated sources that turn scanners and thermal cameras into plain values."""

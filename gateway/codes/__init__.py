@@ -1,0 +1,1 @@
+"""Code formats (community pass, later the EU DCC), the COSE pipeline they share, trust lists."""

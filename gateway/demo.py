@@ -1,0 +1,176 @@
+"""`checkpoint demo`: a whole gate on one computer, with simulated devices.
+
+A private Mosquitto on a free port (when installed), a collector on SQLite, a community key
+directory with a realistic mix of passes, and the gateway serving the live guard screen.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from devices.simulated import Passage, SimulatedGate
+from gateway.app import Devices, Gateway, install_signal_handlers
+from gateway.codes.community_pass import issue_pass
+from gateway.codes.cose import Algorithm
+from gateway.codes.keys import KeyDirectory, generate_private_key, read_secret
+from gateway.codes.pseudonym import pseudonym
+from gateway.config import Settings, validate_settings
+from gateway.core.masking import mask_name
+from gateway.core.values import CodeStatus, Direction
+from gateway.export import database_url
+from sync.collector import Collector
+
+log = logging.getLogger(__name__)
+
+SITE = "xiaojiang"
+GATE = "north-1"
+
+
+def demo_passages(keys: KeyDirectory, now: datetime) -> list[Passage]:
+    """One round of the gate's morning: every kind of code and temperature a guard meets."""
+    signer = keys.signing_key()
+    secret = read_secret(keys.secret_path)
+    stranger_key = generate_private_key(Algorithm.EDDSA)
+
+    def card(
+        person: str,
+        name: str,
+        unit: str,
+        colour: CodeStatus,
+        *,
+        key: object = None,
+        issued: datetime = now - timedelta(days=1),
+        days: int = 30,
+    ) -> bytes:
+        text = issue_pass(
+            signing_key=key or signer.private_key,  # type: ignore[arg-type]
+            kid=signer.kid,
+            issuer=signer.issuer,
+            subject=pseudonym(secret, person),
+            label=mask_name(name),
+            unit=unit,
+            colour=colour,
+            issued_at=issued,
+            expires_at=issued + timedelta(days=days),
+        )
+        return text.encode()
+
+    green = CodeStatus.GREEN
+    long_ago = now - timedelta(days=40)
+    return [
+        Passage(card("110101199001011234", "张小华", "3-2-501", green), [36.6]),
+        Passage(card("110101198502023456", "李明", "5-1-302", green), [36.4]),
+        Passage(card("110101197003035678", "王建国", "2-3-101", CodeStatus.YELLOW), [36.7]),
+        Passage(card("110101196004047890", "赵丽", "7-2-702", CodeStatus.RED), [36.5]),
+        Passage(card("110101199505051111", "孙伟", "1-1-201", green, key=stranger_key), [36.6]),
+        Passage(card("110101198806062222", "周芳", "4-2-402", green, issued=long_ago), [36.8]),
+        Passage(card("110101199207073333", "吴强", "6-1-601", green), [38.3, 38.5]),
+        Passage(card("110101200108084444", "郑洁", "8-3-803", green), [37.6, 36.9]),
+        Passage(None, [36.5]),
+        Passage(b"https://health.example.gov.cn/hc?c=8f3a2b91d0", [36.7]),
+    ]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def private_broker(workdir: Path) -> Iterator[int | None]:
+    """A Mosquitto on a free loopback port for the demo, or None when it is not installed."""
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if binary is None:
+        print("mosquitto is not installed: the demo runs offline (entries stay in the backlog)")
+        yield None
+        return
+    port = _free_port()
+    config = workdir / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen(
+        [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the demo broker did not start on port {port}")
+
+
+def demo_settings(workdir: Path, *, web_port: int, broker_port: int | None) -> Settings:
+    return validate_settings(
+        {
+            "gate": {"id": GATE, "site": SITE, "name": "北门 (demo)"},
+            "storage": {
+                "path": str(workdir / "gateway.db"),
+                "trust_list": str(workdir / "keys" / "trust.json"),
+            },
+            "thermal": {"kind": "simulated"},
+            "policy": {"remeasure_wait_s": 3.0, "pairing_window_s": 1.5},
+            "mqtt": {"host": "127.0.0.1" if broker_port else "", "port": broker_port or 1883},
+            "web": {"listen": f"127.0.0.1:{web_port}"},
+            "collector": {"database": f"sqlite:///{workdir / 'collector.db'}"},
+        },
+        source="demo",
+    )
+
+
+async def run_demo(*, port: int, interval_s: float) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="checkpoint-demo-"))
+    now = datetime.now(UTC)
+    keys = KeyDirectory.create(
+        workdir / "keys", issuer=f"{SITE}-community", site=SITE, alg=Algorithm.EDDSA, now=now
+    )
+    gate = SimulatedGate(
+        itertools.cycle(demo_passages(keys, now)),
+        interval_s,
+        lane="1",
+        direction=Direction.IN,
+    )
+    with private_broker(workdir) as broker_port:
+        settings = demo_settings(workdir, web_port=port, broker_port=broker_port)
+        collector = None
+        if broker_port is not None:
+            collector = Collector(
+                database_url(settings.collector.database),
+                "127.0.0.1",
+                broker_port,
+                prefix=settings.mqtt.topic_prefix,
+                client_id="demo-collector",
+            )
+            collector.start()
+        print(f"guard screen: http://127.0.0.1:{port}   (Ctrl-C to stop)")
+        print(f"demo data in {workdir}")
+        print(f"export it with: checkpoint export --database {workdir}/collector.db")
+        gateway = Gateway(settings, Devices(scanners=[gate.scanner], thermals=[gate.thermal]))
+        install_signal_handlers(gateway)
+        try:
+            await gateway.run()
+        finally:
+            if collector is not None:
+                collector.stop()

@@ -1,0 +1,295 @@
+"""Gateway side of sync: send unsynced entries in order, mark them synced on the ack.
+
+Store before forward: entries come from the durable `Outbox`, are marked synced only when the
+collector's ack names them, and are resent when no ack arrives in time. After a reconnect the
+publisher starts again from the lowest unsynced entry; duplicates are harmless (the collector
+stores by entry id), gaps are impossible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+from gateway.core.ports import Outbox
+from gateway.core.values import DeviceHealth, Entry
+from sync.mqtt import Message, MqttClient, MqttError, MqttSettings, PublishRefusedError, Will
+from sync.topics import Topics
+from sync.wire import GatewayState, WireError, decode_ack, encode_batch, encode_state, offline_will
+
+logger = logging.getLogger(__name__)
+
+STATE_INTERVAL_S = 30.0
+POLL_INTERVAL_S = 30.0
+OFFLINE_NOTICE_TIMEOUT_S = 2.0
+
+
+def gateway_client_id(topics: Topics) -> str:
+    """The stable client id of a gate, so the broker can keep its session across reconnects."""
+    return f"checkpoint-{topics.site}-{topics.gate}"
+
+
+def gateway_client(settings: MqttSettings, topics: Topics) -> MqttClient:
+    """The gateway's MQTT client; its last will marks the gate offline (retained, QoS 1)."""
+    return MqttClient(
+        settings,
+        client_id=gateway_client_id(topics),
+        will=Will(topic=topics.state, payload=offline_will()),
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Entries sent together and not yet acknowledged, with the loop time to resend them."""
+
+    entries: list[Entry]
+    deadline: float
+    acked: set[str] = field(default_factory=set)
+
+    def settle(self, ids: set[str]) -> None:
+        self.acked |= ids & {entry.id for entry in self.entries}
+
+    @property
+    def done(self) -> bool:
+        return len(self.acked) == len(self.entries)
+
+    def unacked(self) -> list[Entry]:
+        return [entry for entry in self.entries if entry.id not in self.acked]
+
+
+class Publisher:
+    """Moves entries from the outbox to the collector; one `run()` per instance."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: MqttClient,
+        topics: Topics,
+        *,
+        version: str,
+        devices: Callable[[], Iterable[DeviceHealth]] = lambda: (),
+        batch_size: int = 100,
+        window: int = 8,
+        ack_timeout_s: float = 10.0,
+        state_interval_s: float = STATE_INTERVAL_S,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if batch_size < 1 or window < 1 or ack_timeout_s <= 0:
+            raise ValueError("batch_size and window must be at least 1, ack_timeout_s positive")
+        self._outbox = outbox
+        self._client = client
+        self._topics = topics
+        self._version = version
+        self._devices = devices
+        self._batch_size = batch_size
+        self._window = window
+        self._ack_timeout_s = ack_timeout_s
+        self._state_interval_s = state_interval_s
+        self._poll_interval_s = poll_interval_s
+        self._clock = clock
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._batches: list[_Batch] = []
+        self._cursor = 0  # highest seq handed to a batch on this connection
+        self._acks: list[list[str]] = []
+        self._connections = 0  # successful connects seen by paho's thread
+        self._served = 0  # the connect the in-flight state belongs to
+        self._next_state = 0.0
+        self.sent = 0
+        self.acked = 0
+        self.resent = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._client.connected
+
+    @property
+    def in_flight(self) -> int:
+        """Entries sent and waiting for the collector's ack."""
+        return sum(len(batch.entries) - len(batch.acked) for batch in self._batches)
+
+    def notify(self) -> None:
+        """New entries were committed: look at the outbox now. Safe from any thread."""
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sync until `stop` is set; then publish an offline state if still connected."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._client.add_connection_listener(self._on_connection)
+        self._client.subscribe(self._topics.ack, self._on_ack_message)
+        stop_waiter = loop.create_task(stop.wait())
+        stop_waiter.add_done_callback(lambda _: self._wake.set())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    timeout = await self._step(loop.time())
+                except Exception:
+                    # e.g. the database failed; unacked batches are resent, nothing is lost.
+                    logger.exception("sync round failed; retrying in %.0f s", self._poll_interval_s)
+                    timeout = self._poll_interval_s
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            await self._say_offline()
+        finally:
+            stop_waiter.cancel()
+            self._loop = None
+
+    async def _step(self, now: float) -> float:
+        """One round of work; returns how long to sleep unless woken earlier."""
+        await self._apply_acks()
+        if not self._client.connected:
+            self._reset()
+            return self._poll_interval_s
+        try:
+            if self._served != self._connections:
+                self._reset()
+                self._served = self._connections
+                self._next_state = now
+            if now >= self._next_state:
+                await self._publish_state()
+                self._next_state = now + self._state_interval_s
+            self._resend_overdue(now)
+            await self._fill_window(now)
+        except MqttError as error:
+            # The connection dropped mid-round; the next connect starts over.
+            logger.info("sync paused: %s", error)
+            return self._poll_interval_s
+        deadlines = [batch.deadline for batch in self._batches]
+        wake_at = min([self._next_state, now + self._poll_interval_s, *deadlines])
+        return max(wake_at - now, 0.0)
+
+    def _reset(self) -> None:
+        self._batches.clear()
+        self._cursor = 0
+
+    async def _apply_acks(self) -> None:
+        while self._acks:
+            ids = self._acks.pop(0)
+            # Every id in an ack on our topic is stored at the collector, whether or not it
+            # belongs to a batch of this connection.
+            newly = await asyncio.to_thread(self._outbox.mark_synced, ids=ids, at=self._clock())
+            self.acked += newly
+            acked = set(ids)
+            for batch in self._batches:
+                batch.settle(acked)
+            self._batches = [batch for batch in self._batches if not batch.done]
+
+    def _resend_overdue(self, now: float) -> None:
+        for batch in self._batches:
+            if batch.deadline <= now:
+                entries = batch.unacked()
+                logger.info(
+                    "no ack for %d entries after %.1f s; resending",
+                    len(entries),
+                    self._ack_timeout_s,
+                )
+                self._send(entries)
+                batch.deadline = now + self._ack_timeout_s
+                self.resent += len(entries)
+
+    async def _fill_window(self, now: float) -> None:
+        while len(self._batches) < self._window:
+            entries = await asyncio.to_thread(
+                self._outbox.pending, after_seq=self._cursor, limit=self._batch_size
+            )
+            if not entries:
+                return
+            self._send(entries)
+            self._batches.append(_Batch(entries=list(entries), deadline=now + self._ack_timeout_s))
+            self._cursor = entries[-1].seq
+
+    def _send(self, entries: Sequence[Entry]) -> None:
+        payload = encode_batch(
+            site=self._topics.site, gate=self._topics.gate, entries=entries, sent_at=self._clock()
+        )
+        puback = self._client.publish(self._topics.entries, payload)
+        puback.add_done_callback(partial(self._count_sent, len(entries)))
+
+    def _count_sent(self, count: int, puback: asyncio.Future[None]) -> None:
+        if puback.cancelled():
+            return
+        error = puback.exception()
+        if error is None:
+            self.sent += count
+        elif isinstance(error, PublishRefusedError):
+            logger.warning("broker refused a batch of %d entries: %s", count, error)
+
+    async def _publish_state(self) -> None:
+        payload = await self._state_payload(online=True)
+        puback = self._client.publish(self._topics.state, payload, retain=True)
+        puback.add_done_callback(_log_refusal)
+
+    async def _say_offline(self) -> None:
+        # A clean DISCONNECT suppresses the last will, so say it ourselves.
+        if not self._client.connected:
+            return
+        try:
+            payload = await self._state_payload(online=False)
+            puback = self._client.publish(self._topics.state, payload, retain=True)
+            await asyncio.wait_for(puback, OFFLINE_NOTICE_TIMEOUT_S)
+        except (MqttError, TimeoutError) as error:
+            logger.info("could not publish the offline state: %s", error)
+
+    async def _state_payload(self, *, online: bool) -> bytes:
+        backlog = await asyncio.to_thread(self._outbox.backlog)
+        return encode_state(
+            GatewayState(
+                online=online,
+                version=self._version,
+                backlog=backlog.count,
+                oldest_unsynced=backlog.oldest,
+                devices=tuple(self._devices()),
+            )
+        )
+
+    def _on_connection(self, connected: bool) -> None:
+        # paho's network thread: only hand over to the event loop.
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._connection_changed, connected)
+
+    def _connection_changed(self, connected: bool) -> None:
+        if connected:
+            self._connections += 1
+        self._wake.set()
+
+    def _on_ack_message(self, message: Message) -> None:
+        # paho's network thread: decode here (pure), apply on the event loop.
+        try:
+            ack = decode_ack(message.payload)
+        except WireError as error:
+            logger.warning("ignored a message on %s: %s", message.topic, error)
+            return
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._ack_received, list(ack.ids))
+
+    def _ack_received(self, ids: list[str]) -> None:
+        self._acks.append(ids)
+        self._wake.set()
+
+
+def _log_refusal(puback: asyncio.Future[None]) -> None:
+    if not puback.cancelled() and isinstance(puback.exception(), PublishRefusedError):
+        error = puback.exception()
+        logger.warning("broker refused the state message: %s", error)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import segno
+
+from gateway.codes.image import ImageError, decode_image
+
+
+def test_decodes_a_qr_code_from_a_png(tmp_path: Path) -> None:
+    path = tmp_path / "code.png"
+    segno.make("CP1:HELLO 123", error="m", micro=False).save(str(path), scale=6, border=4)
+    assert decode_image(path) == [b"CP1:HELLO 123"]
+
+
+def test_an_image_without_a_code_gives_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "blank.png"
+    cv2.imwrite(str(path), np.full((120, 160), 255, dtype=np.uint8))
+    assert decode_image(path) == []
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image"], ids=["empty", "junk"])
+def test_a_file_that_is_no_image_is_an_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "code.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match="not an image"):
+        decode_image(path)
+
+
+def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="cannot read"):
+        decode_image(tmp_path / "absent.png")

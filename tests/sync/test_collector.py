@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+from sqlmodel import Session, SQLModel
+
+from gateway.core.values import Entry
+from gateway.storage.store import EntryStore
+from gateway.storage.tables import EntryRow
+from sync.collector import Collector
+from sync.collector_store import (
+    CollectorTable,
+    create_collector_engine,
+    create_tables,
+    engine_url,
+    gate_states,
+)
+from sync.topics import Topics
+from sync.wire import decode_ack, encode_batch
+from tests.support.broker import Broker
+from tests.support.mqtt import Capture, wait_until
+from tests.sync.conftest import GATE, PREFIX, SITE, START, collected_ids, record
+
+pytestmark = pytest.mark.broker
+
+
+def batch_payload(entries: list[Entry], *, site: str = SITE, gate: str = GATE) -> bytes:
+    return encode_batch(site=site, gate=gate, entries=entries, sent_at=START)
+
+
+def acks(capture: Capture, topics: Topics) -> list[list[str]]:
+    return [decode_ack(message.payload).ids for message in capture.on(topics.ack)]
+
+
+def test_a_batch_delivered_twice_is_stored_once_and_acked_twice(
+    broker: Broker,
+    store: EntryStore,
+    topics: Topics,
+    collector_url: str,
+    run_collector: Callable[[], Collector],
+) -> None:
+    entries = record(store, 5)
+    ids = [entry.id for entry in entries]
+    capture = Capture(broker.port, topics.ack)
+    collector = run_collector()
+    wait_until(lambda: collector.connected, what="the collector's connection")
+    try:
+        capture.publish(topics.entries, batch_payload(entries))
+        capture.publish(topics.entries, batch_payload(entries))
+        wait_until(lambda: len(acks(capture, topics)) == 2, what="two acks")
+        assert acks(capture, topics) == [ids, ids]
+        assert sorted(collected_ids(collector_url)) == sorted(ids)
+
+        # A batch mixing stored and new entries is acknowledged in full.
+        mixed = [*entries[3:], *record(store, 2, first=5)]
+        capture.publish(topics.entries, batch_payload(mixed))
+        wait_until(lambda: len(acks(capture, topics)) == 3, what="the third ack")
+        assert acks(capture, topics)[2] == [entry.id for entry in mixed]
+        assert len(collected_ids(collector_url)) == 7
+    finally:
+        capture.close()
+
+
+def test_garbage_and_mismatched_batches_are_rejected_without_an_ack(
+    broker: Broker,
+    store: EntryStore,
+    topics: Topics,
+    collector_url: str,
+    run_collector: Callable[[], Collector],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entries = record(store, 3)
+    other_gate = Topics(prefix=PREFIX, site=SITE, gate="south-2")
+    capture = Capture(broker.port, f"{PREFIX}/+/+/ack")
+    collector = run_collector()
+    wait_until(lambda: collector.connected, what="the collector's connection")
+    rejected = {
+        topics.entries: b"not json at all",
+        other_gate.entries: b'{"schema": 1}',
+        # The payload says north-1 but arrives on south-2's topic.
+        f"{PREFIX}/{SITE}/south-2/entries": batch_payload(entries[:1]),
+        # The envelope matches the topic, the entries inside belong to north-1.
+        f"{PREFIX}/{SITE}/south-3/entries": batch_payload(entries[1:2], gate="south-3"),
+    }
+    try:
+        with caplog.at_level(logging.WARNING, logger="sync.collector"):
+            for topic, payload in rejected.items():
+                capture.publish(topic, payload)
+            capture.publish(topics.entries, batch_payload(entries[2:]))
+            wait_until(lambda: len(capture.messages) >= 1, what="the valid batch's ack")
+
+        assert [(m.topic, decode_ack(m.payload).ids) for m in capture.messages] == [
+            (topics.ack, [entries[2].id])
+        ]
+        assert collected_ids(collector_url) == [entries[2].id]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        for topic in rejected:
+            assert any(topic in warning for warning in warnings), topic
+    finally:
+        capture.close()
+
+
+def test_gate_states_are_stored_and_a_last_will_keeps_the_backlog(
+    broker: Broker, topics: Topics, collector_url: str, run_collector: Callable[[], Collector]
+) -> None:
+    online = {
+        "state": "online",
+        "version": "0.1.0",
+        "backlog": 4,
+        "oldest_unsynced": "2024-05-01T08:00:00+08:00",
+        "devices": {"scanner-1": {"kind": "serial", "state": "up", "reason": ""}},
+    }
+    capture = Capture(broker.port, "unused")
+    collector = run_collector()
+    wait_until(lambda: collector.connected, what="the collector's connection")
+    engine = create_collector_engine(collector_url)
+
+    def states() -> list[tuple[str, str, str, int | None]]:
+        with Session(engine) as session:
+            return [(s.site, s.gate, s.state, s.backlog) for s in gate_states(session)]
+
+    try:
+        capture.publish(topics.state, json.dumps(online).encode(), retain=True)
+        wait_until(lambda: states() == [(SITE, GATE, "online", 4)], what="the online state")
+        capture.publish(topics.state, b'{"state": "offline"}', retain=True)
+        wait_until(lambda: states() == [(SITE, GATE, "offline", 4)], what="the offline state")
+        with Session(engine) as session:
+            (row,) = gate_states(session)
+        assert row.last_seen is not None
+        assert row.oldest_unsynced is not None
+        assert row.oldest_unsynced.replace(tzinfo=None).hour == 0  # stored in UTC
+        assert row.devices == online["devices"]
+    finally:
+        capture.publish(topics.state, b"", retain=True)
+        capture.close()
+        engine.dispose()
+
+
+def test_a_retained_state_is_not_taken_for_contact(
+    broker: Broker, topics: Topics, collector_url: str, run_collector: Callable[[], Collector]
+) -> None:
+    capture = Capture(broker.port, "unused")
+    capture.publish(topics.state, b'{"state": "offline"}', retain=True)
+    run_collector()
+    engine = create_collector_engine(collector_url)
+    try:
+
+        def rows() -> list[tuple[str, object]]:
+            with Session(engine) as session:
+                return [(s.state, s.last_seen) for s in gate_states(session)]
+
+        wait_until(lambda: rows() != [], what="the retained state")
+        assert rows() == [("offline", None)]
+    finally:
+        capture.close()
+        engine.dispose()
+
+
+def test_collector_tables_mirror_the_gateway_columns_in_their_own_metadata(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'collector.db'}"
+    engine = create_collector_engine(url)
+    create_tables(engine)
+    try:
+        gateway_columns = {column.name for column in EntryRow.__table__.columns}  # type: ignore[attr-defined]
+        collector_columns = {c["name"] for c in inspect(engine).get_columns("entries")}
+
+        assert collector_columns == gateway_columns - {"synced_at"} | {"sent_at", "received_at"}
+        assert CollectorTable.metadata is not SQLModel.metadata
+        assert set(CollectorTable.metadata.tables) == {"entries", "gates"}
+        assert "gates" not in SQLModel.metadata.tables
+    finally:
+        engine.dispose()
+    with sqlite3.connect(tmp_path / "deep" / "collector.db") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_connections_are_durable(tmp_path: Path) -> None:
+    engine = create_collector_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    finally:
+        engine.dispose()
+
+
+def test_database_urls_pick_psycopg_for_postgresql() -> None:
+    assert engine_url("postgresql://u@db/checkpoint") == "postgresql+psycopg://u@db/checkpoint"
+    assert engine_url("postgresql+psycopg://db/x") == "postgresql+psycopg://db/x"
+    assert engine_url("sqlite:////var/lib/c.db") == "sqlite:////var/lib/c.db"
+    with pytest.raises(ValueError, match="SQLite or PostgreSQL"):
+        create_collector_engine("mysql://db/x")

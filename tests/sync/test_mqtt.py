@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sync.mqtt import (
+    ConnectionLostError,
+    MqttClient,
+    MqttSettings,
+    MqttSetupError,
+    NotConnectedError,
+    Tls,
+)
+from tests.support.broker import Broker
+from tests.support.mqtt import Capture, wait_until
+from tests.support.tls import make_tls_files
+from tests.sync.conftest import mqtt_client
+
+pytestmark = pytest.mark.broker
+
+
+def test_connected_only_between_connack_and_disconnect(broker: Broker) -> None:
+    client = mqtt_client(broker, "t-state")
+    seen: list[bool] = []
+    client.add_connection_listener(seen.append)
+
+    assert not client.connected
+    client.start()
+    try:
+        wait_until(lambda: client.connected, what="CONNACK")
+        broker.stop()
+        wait_until(lambda: not client.connected, what="the disconnect")
+        assert seen == [True, False]
+        broker.start()
+        wait_until(lambda: client.connected, what="the reconnect", timeout=15)
+        assert seen == [True, False, True]
+    finally:
+        client.stop()
+    assert not client.connected
+
+
+def test_publishing_without_a_connection_raises(broker: Broker) -> None:
+    client = mqtt_client(broker, "t-offline")
+
+    async def publish() -> None:
+        client.publish("checkpoint/v1/s/g/entries", b"{}")
+
+    with pytest.raises(NotConnectedError):
+        asyncio.run(publish())
+    with pytest.raises(NotConnectedError):
+        client.send("checkpoint/v1/s/g/ack", b"{}")
+
+
+def test_publish_completes_on_the_brokers_puback(broker: Broker) -> None:
+    capture = Capture(broker.port, "t/#")
+    client = mqtt_client(broker, "t-publish")
+    client.start()
+    try:
+        wait_until(lambda: client.connected, what="CONNACK")
+
+        async def publish_many() -> None:
+            # Many at once, so PUBACKs often race publish() returning the message id.
+            await asyncio.gather(*(client.publish(f"t/{i}", b"x") for i in range(300)))
+
+        asyncio.run(asyncio.wait_for(publish_many(), 20))
+        wait_until(lambda: len(capture.messages) == 300, what="all messages delivered")
+    finally:
+        client.stop()
+        capture.close()
+
+
+def test_a_publish_in_flight_fails_when_the_connection_drops(broker: Broker) -> None:
+    client = mqtt_client(broker, "t-lost")
+    client.start()
+    try:
+        wait_until(lambda: client.connected, what="CONNACK")
+
+        async def publish_into_the_void() -> None:
+            broker.pause()
+            puback = client.publish("t/lost", b"x")
+            done, _ = await asyncio.wait({puback}, timeout=0.3)
+            assert not done, "a frozen broker cannot have acknowledged"
+            broker.kill()
+            with pytest.raises(ConnectionLostError):
+                await asyncio.wait_for(puback, 10)
+
+        asyncio.run(publish_into_the_void())
+        assert not client.connected
+    finally:
+        client.stop()
+
+
+def test_received_messages_reach_the_handler_also_after_a_broker_restart(broker: Broker) -> None:
+    client = mqtt_client(broker, "t-subscribe")
+    received: list[bytes] = []
+    client.subscribe("$share/g/t/+/in", lambda message: received.append(message.payload))
+    client.start()
+    sender = Capture(broker.port, "unused")
+    try:
+        wait_until(lambda: client.connected, what="CONNACK")
+        sender.publish("t/1/in", b"one")
+        wait_until(lambda: received == [b"one"], what="the first message")
+        # The broker keeps no sessions across restarts: the subscription must be renewed.
+        sender.close()
+        broker.stop()
+        broker.start()
+        wait_until(lambda: client.connected, what="the reconnect", timeout=15)
+        sender = Capture(broker.port, "unused")
+        sender.publish("t/2/in", b"two")
+        wait_until(lambda: received == [b"one", b"two"], what="the second message")
+    finally:
+        client.stop()
+        sender.close()
+
+
+@pytest.fixture
+def password_file(tmp_path: Path) -> Path:
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        pytest.skip("mosquitto_passwd is not installed")
+    path = tmp_path / "passwords"
+    subprocess.run([tool, "-b", "-c", str(path), "gate", "s3cret"], check=True)
+    return path
+
+
+def test_a_refused_connection_is_never_connected(
+    make_broker: Callable[[str], Broker], password_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = make_broker(f"allow_anonymous false\npassword_file {password_file}\n")
+    wrong = MqttClient(
+        MqttSettings(host="127.0.0.1", port=broker.port, username="gate", password="wrong"),
+        client_id="t-wrong",
+    )
+    right = MqttClient(
+        MqttSettings(host="127.0.0.1", port=broker.port, username="gate", password="s3cret"),
+        client_id="t-right",
+    )
+    with caplog.at_level(logging.WARNING, logger="sync.mqtt"):
+        wrong.start()
+        right.start()
+        try:
+            wait_until(lambda: right.connected, what="the authorised client")
+            wait_until(
+                lambda: any("refused the connection" in r.getMessage() for r in caplog.records),
+                what="the refusal",
+            )
+            assert not wrong.connected
+        finally:
+            wrong.stop()
+            right.stop()
+
+
+def test_tls_with_client_certificates(make_broker: Callable[[str], Broker], tmp_path: Path) -> None:
+    files = make_tls_files(tmp_path)
+    broker = make_broker(
+        f"cafile {files.ca}\ncertfile {files.server_cert}\nkeyfile {files.server_key}\n"
+        "require_certificate true\n"
+    )
+    with_cert = MqttClient(
+        MqttSettings(
+            host="127.0.0.1",
+            port=broker.port,
+            tls=Tls(ca=files.ca, cert=files.client_cert, key=files.client_key),
+        ),
+        client_id="t-tls",
+    )
+    without_cert = MqttClient(
+        MqttSettings(host="127.0.0.1", port=broker.port, tls=Tls(ca=files.ca)),
+        client_id="t-tls-anonymous",
+    )
+    with_cert.start()
+    without_cert.start()
+    try:
+        wait_until(lambda: with_cert.connected, what="the TLS connection")
+        assert not without_cert.connected
+    finally:
+        with_cert.stop()
+        without_cert.stop()
+
+
+def test_unreadable_tls_files_are_a_setup_error(tmp_path: Path) -> None:
+    settings = MqttSettings(host="127.0.0.1", tls=Tls(ca=tmp_path / "missing.crt"))
+
+    with pytest.raises(MqttSetupError, match="TLS"):
+        MqttClient(settings, client_id="t")
+    with pytest.raises(MqttSetupError, match="key"):
+        MqttClient(MqttSettings(host="h", tls=Tls(key=tmp_path / "k")), client_id="t")
+    with pytest.raises(MqttSetupError, match="client id"):
+        MqttClient(MqttSettings(host="h"), client_id="")
