@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__
 from gateway.config import Settings, config_path, load_settings
@@ -158,7 +159,9 @@ def export(
     date_from: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
-    output: Annotated[Path | None, typer.Option(help="file to write (csv: default stdout)")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file to write (csv: default stdout)")
+    ] = None,
     database: Annotated[
         str | None, typer.Option(help="a gateway or collector database URL or SQLite path")
     ] = None,
@@ -168,19 +171,19 @@ def export(
 
     if fmt not in ("csv", "xlsx"):
         _fail(f"--format must be csv or xlsx, not {fmt!r}", 2)
+    if fmt == "xlsx" and output is None:
+        _fail("--format xlsx needs --output FILE", 2)
     url = database_url(database) if database else database_url(_settings(config).storage.path)
     rows = iter_rows(url, date_from=_parse_day(date_from), date_to=_parse_day(date_to))
     try:
-        if fmt == "xlsx":
-            if output is None:
-                _fail("--format xlsx needs --output FILE", 2)
-            count = write_xlsx(rows, output)
-        elif output is None:
+        if output is None:
             count = write_csv(rows, sys.stdout)
+        elif fmt == "xlsx":
+            count = write_xlsx(rows, output)
         else:
             with output.open("w", newline="", encoding="utf-8") as out:
                 count = write_csv(rows, out)
-    except Exception as exc:  # the database URL came from the user: report, don't trace
+    except (SQLAlchemyError, OSError) as exc:
         _fail(f"cannot export from {url}: {exc}", 1)
     typer.echo(f"exported {count} entries", err=True)
 

@@ -15,7 +15,10 @@ const REASONS = {
 };
 const $ = (id) => document.getElementById(id);
 
+let shownId = null;
+
 function show(p) {
+  shownId = p.id;
   const kind = p.kind === "remeasure" ? "remeasure" : p.decision;
   const [zh, en] = WORDS[kind];
   $("verdict").className = "verdict " + kind;
@@ -55,7 +58,24 @@ async function refreshStatus() {
   }
 }
 
+// After a (re)connection, catch up on what was decided while the stream was down.
+async function catchUp() {
+  try {
+    const recent = await (await fetch("/api/passages?limit=12")).json();
+    $("queue").replaceChildren();
+    for (const p of recent.slice().reverse()) addToQueue(p);
+    const newest = recent[0];
+    if (newest && newest.id !== shownId && Date.now() - Date.parse(newest.occurred_at) < 30000) {
+      show({ ...newest, kind: "verdict" });
+      $("queue").firstChild.remove();
+    }
+  } catch (e) {
+    /* the status banner reports an unreachable gateway */
+  }
+}
+
 const source = new EventSource("/api/events");
+source.addEventListener("open", catchUp);
 source.addEventListener("passage", (e) => show(JSON.parse(e.data)));
 refreshStatus();
 setInterval(refreshStatus, 3000);
