@@ -1,4 +1,4 @@
-"""`checkpoint export` and `stats`: the same table from a gateway, SQLite collector or PostgreSQL."""
+"""`checkpoint export` and `stats`: one table from a gateway, SQLite or PostgreSQL collector."""
 
 from __future__ import annotations
 
