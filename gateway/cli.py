@@ -225,4 +225,4 @@ def _register_code_commands() -> None:
 
 def main() -> None:
     _register_code_commands()
-    app()
+    app(prog_name="checkpoint")
