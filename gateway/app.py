@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,9 +21,14 @@ from gateway.codes.community_pass import CommunityPassFormat
 from gateway.codes.trust import TrustStore
 from gateway.config import ScannerConfig, Settings
 from gateway.core.ports import ScanSource, ThermalSource
-from gateway.core.values import DeviceState
+from gateway.core.retention import disk_level
+from gateway.core.values import DeviceState, Entry
+from gateway.metrics import GatewayMetrics
+from gateway.remote import RemoteDocuments
+from gateway.sdnotify import notify, watchdog_interval_s
 from gateway.service.checkpoint import CheckpointService, GateIdentity
 from gateway.service.events import EventBus
+from gateway.service.policy_holder import PolicyHolder
 from gateway.service.status import GatewayStatus
 from gateway.storage.store import EntryStore
 from gateway.web.app import WebServices, create_app
@@ -31,6 +37,9 @@ from sync.publisher import Publisher, gateway_client
 from sync.topics import Topics
 
 log = logging.getLogger(__name__)
+
+_HEALTH_CHECK_S = 5.0
+_RETENTION_INTERVAL_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,28 @@ class _Server(uvicorn.Server):
         yield
 
 
+@dataclass
+class _Parts:
+    """Everything one gateway run consists of, built before anything starts."""
+
+    store: EntryStore
+    runner: DeviceRunner
+    service: CheckpointService
+    policy: PolicyHolder
+    metrics: GatewayMetrics
+    server: uvicorn.Server
+    client: MqttClient | None
+    publisher: Publisher | None
+    remote: RemoteDocuments | None
+
+
 class Gateway:
-    """One gate's service: devices → checkpoint → store → sync, plus the web UI."""
+    """One gate's service: devices → checkpoint → store → sync, plus the web UI.
+
+    Starts parts in order (database, devices, broker connection, web, workers) and stops
+    them in reverse. systemd hears READY=1 once all are up, and watchdog pings only while
+    every worker is alive.
+    """
 
     def __init__(self, settings: Settings, devices: Devices) -> None:
         self.settings = settings
@@ -90,12 +119,52 @@ class Gateway:
 
     async def run(self) -> None:
         """Run until `stop()` is called (or SIGTERM/SIGINT when installed by the CLI)."""
+        parts = await asyncio.to_thread(self._build)
+        loop = asyncio.get_running_loop()
+        parts.runner.start(
+            on_scan=lambda scan: loop.call_soon_threadsafe(parts.service.on_scan, scan),
+            on_reading=lambda r: loop.call_soon_threadsafe(parts.service.on_reading, r),
+        )
+        try:
+            if parts.client is not None:
+                if parts.remote is not None:
+                    parts.remote.subscribe(parts.client, loop)
+                parts.client.start()
+            async with asyncio.TaskGroup() as tasks:
+                workers = [tasks.create_task(parts.server.serve(), name="web")]
+                if parts.publisher is not None:
+                    workers.append(
+                        tasks.create_task(parts.publisher.run(self.stop_event), name="sync")
+                    )
+                if parts.remote is not None:
+                    workers.append(
+                        tasks.create_task(parts.remote.run(self.stop_event), name="remote")
+                    )
+                workers.append(tasks.create_task(self._retention(parts), name="retention"))
+                tasks.create_task(self._supervise(parts, workers), name="supervisor")
+                await self.stop_event.wait()
+                parts.server.should_exit = True
+        finally:
+            log.info("stopping: devices, passages in progress, sync, database")
+            notify("STOPPING=1")
+            await asyncio.to_thread(parts.runner.stop, 5.0)
+            await parts.service.drain()
+            if parts.client is not None:
+                parts.client.stop()
+            parts.store.close()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _build(self) -> _Parts:
         settings = self.settings
         store = EntryStore.open(settings.storage.path)
         trust = TrustStore.load(settings.storage.trust_list_path())
         runner = DeviceRunner(self.devices.scanners, self.devices.thermals)
         topics = Topics(settings.mqtt.topic_prefix, settings.gate.site, settings.gate.id)
         client = self._mqtt_client(topics) if settings.mqtt.enabled else None
+        policy = PolicyHolder(settings.policy_rules)
+        metrics = GatewayMetrics()
         publisher = (
             Publisher(
                 store,
@@ -110,22 +179,42 @@ class Gateway:
             if client is not None
             else None
         )
+        thermal_names = {source.name for source in self.devices.thermals}
+
+        def on_recorded(entry: Entry) -> None:
+            metrics.recorded(entry, self.clock.monotonic_ns())
+            if publisher is not None:
+                publisher.notify()
+
         service = CheckpointService(
             store=store,
             formats=[CommunityPassFormat(trust)],
-            policy=lambda: settings.policy_rules,
+            policy=policy,
             identity=GateIdentity(settings.gate.site, settings.gate.id, boot_id()),
             clock=self.clock,
             bus=self.bus,
             thermal_available=lambda: any(
-                h.state is DeviceState.UP for h in runner.health() if h.name in self._thermal_names
+                h.state is DeviceState.UP for h in runner.health() if h.name in thermal_names
             ),
             remeasure_wait_s=settings.policy.remeasure_wait_s,
-            on_recorded=(lambda entry: publisher.notify()) if publisher else (lambda entry: None),
+            on_recorded=on_recorded,
+        )
+        remote = (
+            RemoteDocuments(
+                settings=settings,
+                topics=topics,
+                trust=trust,
+                trust_path=settings.storage.trust_list_path(),
+                policy=policy,
+            )
+            if client is not None
+            else None
         )
 
         def status() -> GatewayStatus:
             backlog = store.backlog()
+            disk = shutil.disk_usage(settings.storage.path.parent)
+            integrity = store.integrity
             return GatewayStatus(
                 site=settings.gate.site,
                 gate=settings.gate.id,
@@ -137,13 +226,27 @@ class Gateway:
                 oldest_unsynced=backlog.oldest,
                 unrecorded=service.unrecorded_count,
                 clock_synced=self.clock.synchronised(),
+                disk_free_bytes=disk.free,
+                disk_level=disk_level(disk.used, disk.total),
+                database_problem=(
+                    ""
+                    if integrity.ok
+                    else f"damaged database kept as {integrity.quarantined}; "
+                    f"{integrity.salvaged} entries recovered"
+                ),
+                policy_problem=policy.problem,
             )
+
+        def render_metrics() -> bytes:
+            metrics.refresh(status(), self.clock.now())
+            return metrics.render()
 
         web = create_app(
             WebServices(
                 bus=self.bus,
                 status=status,
                 recent=lambda limit: store.recent(limit=limit),
+                metrics=render_metrics,
                 stopping=self.stop_event,
             )
         )
@@ -156,32 +259,41 @@ class Gateway:
                 lifespan="off",
             )
         )
-        loop = asyncio.get_running_loop()
-        runner.start(
-            on_scan=lambda scan: loop.call_soon_threadsafe(service.on_scan, scan),
-            on_reading=lambda reading: loop.call_soon_threadsafe(service.on_reading, reading),
-        )
-        try:
-            if client is not None:
-                client.start()
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(server.serve(), name="web")
-                if publisher is not None:
-                    tasks.create_task(publisher.run(self.stop_event), name="sync")
-                tasks.create_task(self._announce_ready(server), name="ready")
-                await self.stop_event.wait()
-                server.should_exit = True
-        finally:
-            log.info("stopping: devices, passages in progress, sync, database")
-            await asyncio.to_thread(runner.stop, 5.0)
-            await service.drain()
-            if client is not None:
-                client.stop()
-            store.close()
+        return _Parts(store, runner, service, policy, metrics, server, client, publisher, remote)
 
-    @property
-    def _thermal_names(self) -> set[str]:
-        return {source.name for source in self.devices.thermals}
+    async def _supervise(self, parts: _Parts, workers: list[asyncio.Task[None]]) -> None:
+        """Announce readiness once the web server is up, then ping the watchdog while healthy."""
+        while not parts.server.started:
+            if self.stop_event.is_set() or any(w.done() for w in workers):
+                if not self.stop_event.is_set():
+                    log.error("a worker ended before the gateway was ready; stopping")
+                    self.stop()
+                return
+            await asyncio.sleep(0.05)
+        log.info("gateway ready: guard screen at http://%s", self.settings.web.listen)
+        self.started.set()
+        notify("READY=1")
+        interval = watchdog_interval_s() or _HEALTH_CHECK_S
+        while not self.stop_event.is_set():
+            finished = [w.get_name() for w in workers if w.done()]
+            if finished:
+                log.error("worker(s) %s stopped unexpectedly; stopping the gateway", finished)
+                self.stop()
+                return
+            notify("WATCHDOG=1")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), interval)
+
+    async def _retention(self, parts: _Parts) -> None:
+        """Purge synced entries past retention now and then; unsynced ones are never purged."""
+        while not self.stop_event.is_set():
+            await asyncio.to_thread(
+                parts.store.purge,
+                now=self.clock.now(),
+                retention_days=self.settings.storage.retention_days,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), _RETENTION_INTERVAL_S)
 
     def _mqtt_client(self, topics: Topics) -> MqttClient:
         mqtt = self.settings.mqtt
@@ -199,16 +311,6 @@ class Gateway:
             ),
             topics,
         )
-
-    async def _announce_ready(self, server: uvicorn.Server) -> None:
-        while not server.started and not self.stop_event.is_set():
-            await asyncio.sleep(0.05)
-        if server.started:
-            log.info("gateway ready: guard screen at http://%s", self.settings.web.listen)
-            self.started.set()
-
-    def stop(self) -> None:
-        self.stop_event.set()
 
 
 def install_signal_handlers(gateway: Gateway) -> None:

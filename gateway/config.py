@@ -208,12 +208,27 @@ def validate_settings(data: dict[str, Any], *, source: str) -> Settings:
         raise ConfigError(describe_validation_error(exc, source=source)) from None
 
 
-def validate_policy(data: dict[str, Any], *, source: str) -> PolicyConfig:
-    """Validate a policy document exactly as the `[policy]` section of the config file."""
+class RemotePolicyConfig(PolicyConfig):
+    """A policy sent over MQTT: the `[policy]` keys, plus the fever threshold."""
+
+    fever_threshold_c: float | None = Field(None, ge=35.0, le=40.0)
+
+
+def validate_remote_policy(data: object, *, settings: Settings, source: str) -> Policy:
+    """Validate a remote policy document exactly like the config file, on top of it.
+
+    Keys not in the document keep the config file's values; any unknown key or bad value
+    rejects the whole document.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a policy must be a JSON object of [policy] keys")
+    merged = {**settings.policy.model_dump(), **data}
     try:
-        return PolicyConfig(**data)
+        remote = RemotePolicyConfig(**merged)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, source=source, prefix="policy")) from None
+    threshold = remote.fever_threshold_c or settings.thermal.fever_threshold_c
+    return remote.to_policy(threshold)
 
 
 def describe_validation_error(exc: ValidationError, *, source: str, prefix: str = "") -> str:
@@ -234,7 +249,7 @@ def describe_validation_error(exc: ValidationError, *, source: str, prefix: str 
 
 
 def _allowed_keys(loc: list[str], prefix: str) -> str:
-    model: type[BaseModel] = PolicyConfig if prefix == "policy" else Settings
+    model: type[BaseModel] = RemotePolicyConfig if prefix == "policy" else Settings
     for part in loc[:-1]:
         if part.isdigit():
             continue

@@ -105,11 +105,12 @@ def create_collector_engine(database_url: str) -> Engine:
     backend = url.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"the collector stores into SQLite or PostgreSQL, not {backend}")
+    # Errors are logged: keep entry values (personal data) out of their messages.
     if backend == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(url, hide_parameters=True, connect_args={"check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -67,6 +67,8 @@ class Tls:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MqttSettings:
+    """Where and how to connect; `max_inflight` caps QoS 1 messages awaiting a PUBACK."""
+
     host: str
     port: int = 1883
     keepalive_s: int = 30
@@ -146,10 +148,6 @@ class MqttClient:
     def connected(self) -> bool:
         """True only after a successful CONNACK, until the connection is lost or closed."""
         return self._connected
-
-    @property
-    def client_id(self) -> str:
-        return self._client_id
 
     def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         """Subscribe at QoS 1 now (if connected) and on every connect.

@@ -67,7 +67,12 @@ class _Batch:
 
 
 class Publisher:
-    """Moves entries from the outbox to the collector; one `run()` per instance."""
+    """Moves entries from the outbox to the collector; one `run()` per instance.
+
+    At most `window` batches of up to `batch_size` entries await the collector's ack; a batch
+    without an ack after `ack_timeout_s` is sent again. `devices` is called on the event loop
+    for each state message, so it must be quick.
+    """
 
     def __init__(
         self,
@@ -105,6 +110,8 @@ class Publisher:
         self._connections = 0  # successful connects seen by paho's thread
         self._served = 0  # the connect the in-flight state belongs to
         self._next_state = 0.0
+        # Counted in entries: accepted by the broker (resends included), newly marked synced
+        # on the collector's ack, and sent again for want of an ack.
         self.sent = 0
         self.acked = 0
         self.resent = 0
@@ -245,6 +252,9 @@ class Publisher:
             await asyncio.wait_for(puback, OFFLINE_NOTICE_TIMEOUT_S)
         except (MqttError, TimeoutError) as error:
             logger.info("could not publish the offline state: %s", error)
+        except Exception:
+            # The last act of the worker: report, never raise out of it.
+            logger.exception("could not build the offline state")
 
     async def _state_payload(self, *, online: bool) -> bytes:
         backlog = await asyncio.to_thread(self._outbox.backlog)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.core.retention import DiskLevel
 from gateway.core.values import DeviceHealth
 
 
@@ -20,3 +21,7 @@ class GatewayStatus:
     oldest_unsynced: datetime | None
     unrecorded: int
     clock_synced: bool
+    disk_free_bytes: int
+    disk_level: DiskLevel
+    database_problem: str  # empty, or what happened to a damaged database at startup
+    policy_problem: str  # empty, or why the last remote policy was rejected

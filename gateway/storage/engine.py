@@ -14,6 +14,8 @@ _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
+    # Deleted (purged) entries are overwritten, not left readable in free pages.
+    "PRAGMA secure_delete=ON",
     "PRAGMA busy_timeout=10000",
 )
 _SYNCHRONOUS_FULL = 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -66,6 +67,32 @@ def add_entry(session: Session, *, entry: NewEntry) -> Entry:
     session.add(OutboxRow(seq=seq, entry_id=entry.id))
     session.flush()
     return to_entry(row)
+
+
+def salvage_rows(session: Session, *, rows: Sequence[dict[str, object]], highest_seq: int) -> int:
+    """Re-record entry rows read from a damaged database, keeping ids, seqs and sync state.
+
+    The sequence continues above `highest_seq`, so no number handed out before is reused.
+    """
+    count = 0
+    highest = highest_seq
+    for raw in rows:
+        values = {name: raw.get(name) for name in EntryRow.model_fields}
+        if isinstance(values["reasons"], str):
+            values["reasons"] = json.loads(values["reasons"])
+        row = EntryRow.model_validate(values)
+        if session.get(EntryRow, row.id) is not None:
+            continue
+        session.add(row)
+        if row.synced_at is None:
+            session.add(OutboxRow(seq=row.seq, entry_id=row.id))
+        highest = max(highest, row.seq)
+        count += 1
+    counter = session.get(CounterRow, ENTRY_SEQ) or CounterRow(name=ENTRY_SEQ, value=0)
+    counter.value = max(counter.value, highest)
+    session.add(counter)
+    session.flush()
+    return count
 
 
 def pending_entries(session: Session, *, after_seq: int, limit: int) -> list[Entry]:

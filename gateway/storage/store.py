@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from gateway.core.retention import purge_cutoff
 from gateway.core.values import Backlog, Entry, NewEntry
 from gateway.storage import entries
 from gateway.storage.engine import create_sqlite_engine
+from gateway.storage.lifecycle import (
+    IntegrityReport,
+    check_at_startup,
+    purge_synced,
+    salvage,
+)
 from gateway.storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
 
 
 class EntryStore:
     """Durable entries on SQLite. Implements the `Outbox` port for the sync publisher."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, integrity: IntegrityReport | None = None) -> None:
         self._engine = engine
+        self.integrity = integrity or IntegrityReport(ok=True, detail="not checked")
 
     @classmethod
     def open(cls, path: Path) -> EntryStore:
-        """Open (and migrate) the database file."""
+        """Check, open and migrate the database file.
+
+        A damaged file is kept aside under a new name, a new database is started, and every
+        entry still readable from the damaged one is recorded again (unsynced ones stay unsynced).
+        """
+        report = check_at_startup(path)
         engine = create_sqlite_engine(path)
         upgrade(engine)
-        return cls(engine)
+        store = cls(engine, report)
+        if report.quarantined is not None:
+            readable = salvage(report.quarantined)
+            with store.transaction() as session:
+                salvaged = entries.salvage_rows(
+                    session, rows=readable.rows, highest_seq=readable.highest_seq
+                )
+            log.warning("recovered %s entries from %s", salvaged, report.quarantined)
+            store.integrity = IntegrityReport(
+                ok=False, detail=report.detail, quarantined=report.quarantined, salvaged=salvaged
+            )
+        return store
 
     @property
     def engine(self) -> Engine:
@@ -59,6 +86,16 @@ class EntryStore:
     def recent(self, *, limit: int = 20) -> list[Entry]:
         with self.transaction() as session:
             return entries.recent_entries(session, limit=limit)
+
+    def purge(self, *, now: datetime, retention_days: int) -> int:
+        """Delete synced entries past retention, then truncate the WAL so they leave the disk."""
+        with self.transaction() as session:
+            removed = purge_synced(session, before=purge_cutoff(now, retention_days))
+        with self._engine.connect() as connection:
+            connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        if removed:
+            log.info("purged %s synced entries older than %s days", removed, retention_days)
+        return removed
 
     def close(self) -> None:
         self._engine.dispose()

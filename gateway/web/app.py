@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 
@@ -28,6 +28,7 @@ class WebServices:
     bus: EventBus
     status: Callable[[], GatewayStatus]
     recent: Callable[[int], list[Entry]]
+    metrics: Callable[[], bytes]
     stopping: asyncio.Event
 
 
@@ -50,6 +51,12 @@ def create_app(services: WebServices) -> FastAPI:
     async def status(svc: Services) -> StatusPublic:
         """Devices, sync and clock health, as the guard banner shows them."""
         return StatusPublic.from_status(await asyncio.to_thread(svc.status))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(svc: Services) -> Response:
+        """Prometheus metrics."""
+        body = await asyncio.to_thread(svc.metrics)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/api/events", response_class=EventSourceResponse)
     async def events(svc: Services) -> AsyncIterator[ServerSentEvent]:

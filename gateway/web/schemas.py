@@ -69,6 +69,10 @@ class StatusPublic(BaseModel):
     oldest_unsynced: datetime | None
     unrecorded: int
     clock_synced: bool
+    disk_free_bytes: int
+    disk_level: str
+    database_problem: str
+    policy_problem: str
 
     @classmethod
     def from_status(cls, status: GatewayStatus) -> StatusPublic:
@@ -86,4 +90,8 @@ class StatusPublic(BaseModel):
             oldest_unsynced=status.oldest_unsynced,
             unrecorded=status.unrecorded,
             clock_synced=status.clock_synced,
+            disk_free_bytes=status.disk_free_bytes,
+            disk_level=status.disk_level.value,
+            database_problem=status.database_problem,
+            policy_problem=status.policy_problem,
         )

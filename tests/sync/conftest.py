@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, Entry, NewEntry
 from gateway.storage.store import EntryStore
@@ -80,7 +81,7 @@ def collected_ids(url: str) -> list[str]:
     engine = create_collector_engine(url)
     try:
         with Session(engine) as session:
-            return list(session.execute(select(CollectedEntry.id)).scalars())  # type: ignore[call-overload]
+            return list(session.execute(select(col(CollectedEntry.id))).scalars())
     finally:
         engine.dispose()
 
@@ -94,11 +95,9 @@ def start_collector(url: str, broker: Broker) -> Collector:
 class RunningPublisher:
     """A gateway client and its publisher running on an event loop in a background thread."""
 
-    def __init__(
-        self, store: EntryStore, broker: Broker, topics: Topics, **options: object
-    ) -> None:
+    def __init__(self, store: EntryStore, broker: Broker, topics: Topics, **options: Any) -> None:
         self.client = gateway_client(MqttSettings(host="127.0.0.1", port=broker.port), topics)
-        self.publisher = Publisher(store, self.client, topics, version="test", **options)  # type: ignore[arg-type]
+        self.publisher = Publisher(store, self.client, topics, version="test", **options)
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -131,7 +130,7 @@ def run_publisher(
     """Start publishers with `run_publisher(**options)`; they are stopped after the test."""
     started: list[RunningPublisher] = []
 
-    def factory(**options: object) -> RunningPublisher:
+    def factory(**options: Any) -> RunningPublisher:
         running = RunningPublisher(store, broker, topics, **options).start()
         started.append(running)
         return running

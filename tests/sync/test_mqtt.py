@@ -93,6 +93,7 @@ def test_a_publish_in_flight_fails_when_the_connection_drops(broker: Broker) -> 
         asyncio.run(publish_into_the_void())
         assert not client.connected
     finally:
+        broker.resume()  # a frozen broker would ignore the fixture's SIGTERM
         client.stop()
 
 

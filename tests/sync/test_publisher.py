@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -244,3 +246,30 @@ def test_messages_on_the_wire_match_the_json_schemas(
         assert seen == set(kinds)
     finally:
         capture.close()
+
+
+def test_garbage_and_foreign_ids_on_the_ack_topic_change_nothing(
+    broker: Broker,
+    store: EntryStore,
+    topics: Topics,
+    run_collector: Callable[[], Collector],
+    run_publisher: Callable[..., RunningPublisher],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    record(store, 4)
+    capture = Capture(broker.port, "unused")
+    with caplog.at_level(logging.WARNING, logger="sync.publisher"):
+        running = run_publisher(ack_timeout_s=0.5)
+        wait_until(lambda: running.publisher.sent >= 4, what="the batch sent")
+        capture.publish(topics.ack, b"\x00garbage")
+        unknown = json.dumps({"schema": 1, "ids": [str(uuid.uuid4())]}).encode()
+        capture.publish(topics.ack, unknown)
+        wait_until(
+            lambda: any(topics.ack in r.getMessage() for r in caplog.records), what="a warning"
+        )
+    capture.close()
+    assert backlog(store) == 4
+
+    run_collector()
+    wait_until(lambda: backlog(store) == 0, what="the real acks")
+    assert running.publisher.acked == 4
