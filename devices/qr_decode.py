@@ -25,7 +25,7 @@ class Decoded(NamedTuple):
 
 Decoder = Callable[[GrayFrame], list[Decoded]]
 
-_ZXING_QR = zxingcpp.BarcodeFormat.QRCode
+_ZXING_QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 _ZBAR_QR = [pyzbar.ZBarSymbol.QRCODE]
 
 
@@ -50,7 +50,7 @@ def decode_pyzbar(gray: GrayFrame) -> list[Decoded]:
     """
     found = _zbar(gray)
     if not found:
-        found = _zbar(cv2.bitwise_not(gray))
+        found = _zbar(np.bitwise_not(gray))
     return found
 
 

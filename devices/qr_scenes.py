@@ -84,7 +84,7 @@ def code_frame(
         frame = _glare(frame, centre, side, rng)
     elif category == "blur":
         sigma = module_px * rng.uniform(0.3, 0.45)
-        frame = cv2.GaussianBlur(frame, (0, 0), sigma)
+        frame = _f32(cv2.GaussianBlur(frame, (0, 0), sigma))
     elif category == "motion-blur":
         frame = _motion_blur(frame, module_px * rng.uniform(0.6, 1.2), rng.uniform(0, 180))
     noise = rng.uniform(15, 30) if category == "noise" else SENSOR_NOISE
@@ -123,20 +123,19 @@ def _paste(
     size = code.shape[0]
     source = np.array([[0, 0], [size, 0], [size, size], [0, size]], dtype=np.float32)
     transform = cv2.getPerspectiveTransform(source, corners.astype(np.float32))
-    warped = cv2.warpPerspective(code, transform, (width, height), flags=cv2.INTER_LINEAR)
-    cover = cv2.warpPerspective(
-        np.ones_like(code), transform, (width, height), flags=cv2.INTER_LINEAR
+    warped = _f32(cv2.warpPerspective(code, transform, (width, height), flags=cv2.INTER_LINEAR))
+    cover = _f32(
+        cv2.warpPerspective(np.ones_like(code), transform, (width, height), flags=cv2.INTER_LINEAR)
     )
-    blended: npt.NDArray[np.float32] = frame * (1 - cover) + warped
-    return blended
+    return frame * (1 - cover) + warped
 
 
 def _background(size: Size, rng: np.random.Generator) -> npt.NDArray[np.float32]:
     width, height = size
     coarse = rng.uniform(40, 200, size=(6, 8)).astype(np.float32)
-    frame = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     fine = rng.normal(0, 12, size=(height // 8, width // 8)).astype(np.float32)
-    frame += cv2.resize(fine, (width, height), interpolation=cv2.INTER_LINEAR)
+    frame = _f32(cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC))
+    frame += _f32(cv2.resize(fine, (width, height), interpolation=cv2.INTER_LINEAR))
     for _ in range(int(rng.integers(4, 10))):
         level = float(rng.uniform(0, 255))
         x, y = int(rng.integers(width)), int(rng.integers(height))
@@ -195,8 +194,7 @@ def _motion_blur(
         1.0,
         1,
     )
-    blurred: npt.NDArray[np.float32] = cv2.filter2D(frame, -1, kernel / kernel.sum())
-    return blurred
+    return _f32(cv2.filter2D(frame, -1, kernel / kernel.sum()))
 
 
 def _finish(
@@ -204,3 +202,7 @@ def _finish(
 ) -> GrayFrame:
     noisy = frame + noise * rng.standard_normal(size=frame.shape, dtype=np.float32)
     return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def _f32(image: cv2.typing.MatLike) -> npt.NDArray[np.float32]:
+    return np.asarray(image, dtype=np.float32)

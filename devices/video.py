@@ -8,12 +8,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
-import numpy as np
-import numpy.typing as npt
 
 logger = logging.getLogger(__name__)
 
-Frame = npt.NDArray[np.generic]
+Frame = cv2.typing.MatLike
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # Bounds how long a broken network stream can block a read or an open.

@@ -1,6 +1,6 @@
 """The layering shared by the community pass and the EU DCC, both ways.
 
-    text       = PREFIX + Base45(zlib(COSE_Sign1))      (zlib optional when reading)
+    text       = PREFIX + Base45(zlib(COSE_Sign1))      (zlib optional when reading a pass)
     COSE_Sign1 = [protected: bstr .cbor map, unprotected: map, payload: bstr, signature: bstr]
 
 Reading goes layer by layer; a failure raises `CoseError` naming the `Layer` that failed, so a
@@ -32,12 +32,15 @@ PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPri
 
 # Far above any real pass or certificate (a few hundred bytes); bounds a zip bomb.
 MAX_DECOMPRESSED = 64 * 1024
+# A QR code holds at most 4296 alphanumeric characters; anything longer is not a scan.
+MAX_TEXT = 8192
 
 _TAG_SIGN1 = 18
 _TAG_CWT = 61
 _HEADER_ALG = 1
 _HEADER_KID = 4
-_P256_BYTES = 32
+# COSE's ES256 is ECDSA with SHA-256 on any NIST curve; DCC signers also use P-384.
+_ES256_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 
 
@@ -85,7 +88,7 @@ def algorithm_of(key: PublicKey) -> Algorithm:
     """The algorithm a public key signs with; ValueError for key types we do not support."""
     if isinstance(key, ed25519.Ed25519PublicKey):
         return Algorithm.EDDSA
-    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, _ES256_CURVES):
         return Algorithm.ES256
     if isinstance(key, rsa.RSAPublicKey):
         return Algorithm.PS256
@@ -106,9 +109,9 @@ class Sign1:
         return _sig_structure(self.protected, self.payload)
 
 
-def decode_text(text: bytes, prefix: bytes) -> Sign1:
+def decode_text(text: bytes, prefix: bytes, *, require_zlib: bool = False) -> Sign1:
     """Prefix → Base45 → zlib → COSE_Sign1. The signature is not checked here."""
-    return parse_sign1(decompress(base45_decode(strip_prefix(text, prefix))))
+    return parse_sign1(decompress(base45_decode(strip_prefix(text, prefix)), required=require_zlib))
 
 
 def strip_prefix(text: bytes, prefix: bytes) -> bytes:
@@ -122,15 +125,22 @@ def strip_prefix(text: bytes, prefix: bytes) -> bytes:
 def base45_decode(text: bytes) -> bytes:
     if not text:
         raise CoseError(Layer.BASE45, "nothing after the prefix")
+    if len(text) > MAX_TEXT:
+        raise CoseError(
+            Layer.BASE45, f"longer than {MAX_TEXT} characters, more than a QR code holds"
+        )
     try:
         return bytes(base45.b45decode(text.decode("ascii")))
     except ValueError:  # also UnicodeDecodeError
         raise CoseError(Layer.BASE45, "not valid Base45 text") from None
 
 
-def decompress(data: bytes) -> bytes:
-    """Inflate a zlib stream; data without a zlib header is taken as uncompressed."""
+def decompress(data: bytes, *, required: bool = False) -> bytes:
+    """Inflate a zlib stream; data without a zlib header is taken as uncompressed unless
+    compression is `required` (the EU DCC demands it)."""
     if not _looks_like_zlib(data):
+        if required:
+            raise CoseError(Layer.COMPRESSION, "not zlib-compressed")
         return data
     inflater = zlib.decompressobj()
     try:
@@ -177,9 +187,11 @@ def parse_sign1(data: bytes) -> Sign1:
     header = _loads(protected, Layer.COSE, "the protected header") if protected else {}
     if not isinstance(header, Mapping):
         raise CoseError(Layer.COSE, "the protected header is not a map")
-    alg = header.get(_HEADER_ALG)
+    # A header parameter counts where it is protected; the unprotected bucket only fills gaps.
+    # An unprotected alg cannot mislead: verify_signature() demands the one the key signs with.
+    alg = header[_HEADER_ALG] if _HEADER_ALG in header else unprotected.get(_HEADER_ALG)
     if not isinstance(alg, int) or isinstance(alg, bool):
-        raise CoseError(Layer.COSE, "no algorithm in the protected header")
+        raise CoseError(Layer.COSE, "no algorithm in the headers")
     kid = header[_HEADER_KID] if _HEADER_KID in header else unprotected.get(_HEADER_KID)
     if kid is not None and not isinstance(kid, bytes):
         raise CoseError(Layer.COSE, "the key id is not a byte string")
@@ -214,9 +226,13 @@ def verify_signature(message: Sign1, key: PublicKey) -> None:
         elif (
             message.alg == Algorithm.ES256
             and isinstance(key, ec.EllipticCurvePublicKey)
-            and isinstance(key.curve, ec.SECP256R1)
+            and isinstance(key.curve, _ES256_CURVES)
         ):
-            key.verify(_der_signature(message.signature), data, ec.ECDSA(hashes.SHA256()))
+            try:
+                der = der_signature(message.signature, key.curve)
+            except ValueError as exc:
+                raise CoseError(Layer.SIGNATURE, str(exc)) from None
+            key.verify(der, data, ec.ECDSA(hashes.SHA256()))
         elif message.alg == Algorithm.PS256 and isinstance(key, rsa.RSAPublicKey):
             key.verify(message.signature, data, _PSS, hashes.SHA256())
         else:
@@ -227,13 +243,21 @@ def verify_signature(message: Sign1, key: PublicKey) -> None:
         raise CoseError(Layer.SIGNATURE, "the signature does not verify") from None
 
 
-def _der_signature(raw: bytes) -> bytes:
-    # COSE carries ECDSA signatures as r || s; cryptography wants DER.
-    if len(raw) != 2 * _P256_BYTES:
-        raise CoseError(Layer.SIGNATURE, f"an ES256 signature has 64 bytes, not {len(raw)}")
-    r = int.from_bytes(raw[:_P256_BYTES], "big")
-    s = int.from_bytes(raw[_P256_BYTES:], "big")
-    return encode_dss_signature(r, s)
+def der_signature(raw: bytes, curve: ec.EllipticCurve) -> bytes:
+    """An ECDSA signature carried as r || s (COSE, JWS) in the DER form cryptography wants.
+
+    ValueError when its length does not fit the curve.
+    """
+    size = _coordinate_bytes(curve)
+    if len(raw) != 2 * size:
+        raise ValueError(f"an ECDSA signature on {curve.name} has {2 * size} bytes, not {len(raw)}")
+    return encode_dss_signature(
+        int.from_bytes(raw[:size], "big"), int.from_bytes(raw[size:], "big")
+    )
+
+
+def _coordinate_bytes(curve: ec.EllipticCurve) -> int:
+    return (curve.key_size + 7) // 8
 
 
 def sign1(payload: bytes, key: PrivateKey, kid: bytes) -> bytes:
@@ -244,8 +268,9 @@ def sign1(payload: bytes, key: PrivateKey, kid: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         signature = key.sign(data)
     elif isinstance(key, ec.EllipticCurvePrivateKey):
+        size = _coordinate_bytes(key.curve)
         r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-        signature = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
     else:
         signature = key.sign(data, _PSS, hashes.SHA256())
     return cbor2.dumps(cbor2.CBORTag(_TAG_SIGN1, [protected, {}, payload, signature]))

@@ -11,3 +11,11 @@ class ConfigError(CheckpointError):
 
 class NotRecordedError(CheckpointError):
     """An entry could not be written durably (e.g. disk full); it is kept and retried."""
+
+
+class EntryNotFoundError(CheckpointError):
+    """No entry with that id."""
+
+
+class ActionNotAllowedError(CheckpointError):
+    """A guard action that does not apply to this entry (the message says why)."""

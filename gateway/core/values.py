@@ -145,6 +145,7 @@ class NewEntry:
     decision: Decision
     reasons: tuple[str, ...] = ()
     override: Override | None = None
+    confirmed_by: str | None = None  # the guard who read an unverifiable code's colour
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +153,7 @@ class Entry(NewEntry):
     """A recorded entry: a `NewEntry` with its sequence number and local sync state."""
 
     seq: int
+    revision: int = 0  # raised by every guard action after recording
     synced_at: datetime | None = None
 
     def to_wire(self) -> dict[str, object]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select, update
 from sqlmodel import Session, col
 
+from gateway.core.errors import EntryNotFoundError
 from gateway.core.values import (
     Backlog,
     CodeCheck,
@@ -62,6 +63,7 @@ def add_entry(session: Session, *, entry: NewEntry) -> Entry:
         reasons=list(entry.reasons),
         override_by=entry.override.by if entry.override else None,
         override_reason=entry.override.reason if entry.override else None,
+        confirmed_by=entry.confirmed_by,
     )
     session.add(row)
     session.add(OutboxRow(seq=seq, entry_id=entry.id))
@@ -93,6 +95,44 @@ def salvage_rows(session: Session, *, rows: Sequence[dict[str, object]], highest
     session.add(counter)
     session.flush()
     return count
+
+
+def amend_entry(
+    session: Session,
+    *,
+    entry_id: str,
+    decision: Decision,
+    reasons: Sequence[str],
+    code_status: CodeStatus | None = None,
+    confirmed_by: str | None = None,
+    override: Override | None = None,
+) -> Entry:
+    """Record a guard's action on an entry: a new revision, to be synced again."""
+    row = session.get(EntryRow, entry_id)
+    if row is None:
+        raise EntryNotFoundError(f"no entry {entry_id}")
+    row.decision = decision.value
+    row.reasons = list(reasons)
+    if code_status is not None:
+        row.code_status = code_status.value
+    if confirmed_by is not None:
+        row.confirmed_by = confirmed_by
+    if override is not None:
+        row.override_by, row.override_reason = override.by, override.reason
+    row.revision += 1
+    row.synced_at = None
+    session.add(row)
+    if session.get(OutboxRow, row.seq) is None:
+        session.add(OutboxRow(seq=row.seq, entry_id=row.id))
+    session.flush()
+    return to_entry(row)
+
+
+def get_entry(session: Session, *, entry_id: str) -> Entry:
+    row = session.get(EntryRow, entry_id)
+    if row is None:
+        raise EntryNotFoundError(f"no entry {entry_id}")
+    return to_entry(row)
 
 
 def pending_entries(session: Session, *, after_seq: int, limit: int) -> list[Entry]:
@@ -165,6 +205,8 @@ def to_entry(row: EntryRow) -> Entry:
         decision=Decision(row.decision),
         reasons=tuple(row.reasons),
         override=override,
+        confirmed_by=row.confirmed_by,
+        revision=row.revision,
         synced_at=_utc(row.synced_at) if row.synced_at else None,
     )
 

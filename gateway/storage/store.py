@@ -71,6 +71,10 @@ class EntryStore:
         with self.transaction() as session:
             return entries.add_entry(session, entry=entry)
 
+    def get(self, entry_id: str) -> Entry:
+        with self.transaction() as session:
+            return entries.get_entry(session, entry_id=entry_id)
+
     def pending(self, *, after_seq: int, limit: int) -> Sequence[Entry]:
         with self.transaction() as session:
             return entries.pending_entries(session, after_seq=after_seq, limit=limit)

@@ -34,6 +34,8 @@ class EntryBase(SQLModel):
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     override_by: str | None = None
     override_reason: str | None = None
+    confirmed_by: str | None = None
+    revision: int = 0
 
 
 class EntryRow(EntryBase, table=True):

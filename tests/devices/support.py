@@ -11,6 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+import segno
+
 from gateway.core.values import DeviceHealth
 
 T = TypeVar("T")
@@ -95,3 +99,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def qr_modules(text: str) -> npt.NDArray[np.bool_]:
+    """The module matrix of a QR code (True = dark), made as our passes are (level M)."""
+    return np.array(segno.make(text, error="m", micro=False).matrix, dtype=bool)
