@@ -10,6 +10,7 @@ import shutil
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import uvicorn
 
@@ -18,6 +19,7 @@ from devices.serial_scanner import SerialScanner
 from gateway import __version__
 from gateway.clock import SystemClock, boot_id
 from gateway.codes.community_pass import CommunityPassFormat
+from gateway.codes.status_list import StatusStore, load_status_list
 from gateway.codes.trust import TrustStore
 from gateway.config import ScannerConfig, Settings
 from gateway.core.ports import ScanSource, ThermalSource
@@ -160,6 +162,7 @@ class Gateway:
         settings = self.settings
         store = EntryStore.open(settings.storage.path)
         trust = TrustStore.load(settings.storage.trust_list_path())
+        status_list = StatusStore(load_status_list(settings.storage.status_list_path()))
         runner = DeviceRunner(self.devices.scanners, self.devices.thermals)
         topics = Topics(settings.mqtt.topic_prefix, settings.gate.site, settings.gate.id)
         client = self._mqtt_client(topics) if settings.mqtt.enabled else None
@@ -198,6 +201,8 @@ class Gateway:
             ),
             remeasure_wait_s=settings.policy.remeasure_wait_s,
             on_recorded=on_recorded,
+            status_list=lambda: status_list.current,
+            lists_issued_at=lambda: lists_issued_at(trust, status_list),
         )
         remote = (
             RemoteDocuments(
@@ -205,6 +210,8 @@ class Gateway:
                 topics=topics,
                 trust=trust,
                 trust_path=settings.storage.trust_list_path(),
+                status=status_list,
+                status_path=settings.storage.status_list_path(),
                 policy=policy,
             )
             if client is not None
@@ -311,6 +318,15 @@ class Gateway:
             ),
             topics,
         )
+
+
+def lists_issued_at(trust: TrustStore, status: StatusStore) -> datetime | None:
+    """When the oldest list in use was issued (a site without a status list uses none)."""
+    times = [trust.current.issued_at]
+    if status.current.version > 0:
+        times.append(status.current.issued_at)
+    known = [t for t in times if t is not None]
+    return min(known) if len(known) == len(times) else None
 
 
 def install_signal_handlers(gateway: Gateway) -> None:

@@ -44,6 +44,9 @@ class StorageConfig(Section):
     def trust_list_path(self) -> Path:
         return self.trust_list or self.path.with_name("trust.json")
 
+    def status_list_path(self) -> Path:
+        return self.path.with_name("status.json")
+
 
 class ScannerConfig(Section):
     kind: Literal["camera", "serial", "keyboard", "simulated"]
@@ -83,7 +86,12 @@ class PolicyConfig(Section):
     max_plausible_c: float = Field(43.0, ge=39.0, le=50.0)
     pairing_window_s: float = Field(5.0, gt=0, le=60)
     dedupe_window_s: float = Field(3.0, ge=0, le=60)
-    list_max_age_h: float = Field(48.0, gt=0)
+    list_max_age_h: float = Field(
+        48.0, gt=0, description="verified codes are referred when the lists are older"
+    )
+    passback_window_s: float = Field(
+        300.0, ge=0, le=86400, description="the same pass again in the same direction: refer"
+    )
 
     def to_policy(self, fever_threshold_c: float) -> Policy:
         return Policy(
@@ -100,6 +108,8 @@ class PolicyConfig(Section):
             no_code=self.no_code,
             pairing_window_s=self.pairing_window_s,
             dedupe_window_s=self.dedupe_window_s,
+            list_max_age_h=self.list_max_age_h,
+            passback_window_s=self.passback_window_s,
         )
 
 

@@ -43,6 +43,8 @@ min_plausible_c = 34.0      # readings outside [min, max] are implausible: refer
 max_plausible_c = 43.0
 pairing_window_s = 5.0      # a scan and a reading this close belong to one person
 dedupe_window_s = 3.0       # repeated reads of one code within this are one scan
+list_max_age_h = 48.0       # trust/status lists older than this: verified codes are referred
+passback_window_s = 300.0   # the same pass admitted again in the same direction: refer
 
 [mqtt]                      # empty host: the gateway works offline only
 host = "{mqtt_host}"

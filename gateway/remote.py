@@ -1,4 +1,4 @@
-"""Documents the community server keeps retained for this gate: trust list and policy.
+"""Documents the community server keeps retained for this gate: trust list, status list, policy.
 
 paho's network thread only queues the raw messages; they are parsed, checked and stored here
 on the asyncio loop (file writes in a worker thread).
@@ -11,6 +11,12 @@ import json
 import logging
 from pathlib import Path
 
+from gateway.codes.status_list import (
+    StatusListError,
+    StatusStore,
+    parse_status_list,
+    save_status_list,
+)
 from gateway.codes.trust import TrustListError, TrustStore, parse_trust_list, save_trust_list
 from gateway.config import Settings, validate_remote_policy
 from gateway.core.errors import ConfigError
@@ -22,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class RemoteDocuments:
-    """Applies retained trust lists (newer versions only) and policies (valid ones only)."""
+    """Applies retained lists (valid, newer versions only) and policies (valid ones only)."""
 
     def __init__(
         self,
@@ -31,12 +37,16 @@ class RemoteDocuments:
         topics: Topics,
         trust: TrustStore,
         trust_path: Path,
+        status: StatusStore,
+        status_path: Path,
         policy: PolicyHolder,
     ) -> None:
         self._settings = settings
         self._topics = topics
         self._trust = trust
         self._trust_path = trust_path
+        self._status = status
+        self._status_path = status_path
         self._policy = policy
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
 
@@ -45,6 +55,7 @@ class RemoteDocuments:
             loop.call_soon_threadsafe(self._inbox.put_nowait, message)
 
         client.subscribe(self._topics.trust, hand_over)
+        client.subscribe(self._topics.status, hand_over)
         client.subscribe(self._topics.policy, hand_over)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -55,6 +66,8 @@ class RemoteDocuments:
                 continue
             if message.topic == self._topics.trust:
                 await self.apply_trust(message.payload)
+            elif message.topic == self._topics.status:
+                await self.apply_status(message.payload)
             elif message.topic == self._topics.policy:
                 self.apply_policy(message.payload)
 
@@ -68,6 +81,18 @@ class RemoteDocuments:
         if not self._trust.replace_if_newer(trust_list):
             return False
         await asyncio.to_thread(save_trust_list, trust_list, self._trust_path)
+        return True
+
+    async def apply_status(self, payload: bytes) -> bool:
+        """Take a status list if it is valid and newer than the one in force; keep it on disk."""
+        try:
+            status = parse_status_list(payload, source=self._topics.status)
+        except StatusListError as exc:
+            log.warning("status list rejected: %s", exc)
+            return False
+        if not self._status.replace_if_newer(status):
+            return False
+        await asyncio.to_thread(save_status_list, status, self._status_path)
         return True
 
     def apply_policy(self, payload: bytes) -> bool:

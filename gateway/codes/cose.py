@@ -25,13 +25,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from gateway.codes.inflate import MAX_INFLATED, ZLIB, inflate
 from gateway.core.errors import CheckpointError
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
-# Far above any real pass or certificate (a few hundred bytes); bounds a zip bomb.
-MAX_DECOMPRESSED = 64 * 1024
+MAX_DECOMPRESSED = MAX_INFLATED
 # A QR code holds at most 4296 alphanumeric characters; anything longer is not a scan.
 MAX_TEXT = 8192
 
@@ -142,18 +142,10 @@ def decompress(data: bytes, *, required: bool = False) -> bytes:
         if required:
             raise CoseError(Layer.COMPRESSION, "not zlib-compressed")
         return data
-    inflater = zlib.decompressobj()
     try:
-        inflated = inflater.decompress(data, MAX_DECOMPRESSED)
-    except zlib.error:
-        raise CoseError(Layer.COMPRESSION, "corrupt zlib data") from None
-    if inflater.unconsumed_tail:
-        raise CoseError(Layer.COMPRESSION, f"inflates to more than {MAX_DECOMPRESSED} bytes")
-    if not inflater.eof:
-        raise CoseError(Layer.COMPRESSION, "truncated zlib data")
-    if inflater.unused_data:
-        raise CoseError(Layer.COMPRESSION, "bytes after the end of the zlib data")
-    return inflated
+        return inflate(data, wbits=ZLIB)
+    except ValueError as exc:
+        raise CoseError(Layer.COMPRESSION, str(exc)) from None
 
 
 def _looks_like_zlib(data: bytes) -> bool:

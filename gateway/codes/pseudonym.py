@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import unicodedata
 
 
@@ -26,3 +27,18 @@ def pseudonym(secret: bytes, subject_id: str) -> str:
         raise ValueError("the site secret is empty")
     digest = hmac.new(secret, normalised.encode("utf-8"), hashlib.sha256).digest()[:16]
     return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+
+
+_NAME_SEPARATORS = re.compile(r"[\s<-]+")
+
+
+def person_pseudonym(secret: bytes, *, family: str, given: str, birth_date: str) -> str:
+    """The pseudonym of a person known by name and date of birth, as health codes name them.
+
+    Names are compared the way travel documents standardise them (upper case; spaces,
+    hyphens and '<' are one separator), so the EU DCC's 'MUSTERFRAU<GOESSINGER' and a
+    'Musterfrau-Goessinger' typed elsewhere give the same pseudonym. Transliteration
+    ('Gößinger') is the issuer's job and is not guessed here.
+    """
+    names = [_NAME_SEPARATORS.sub("<", normalise_subject_id(n)).strip("<") for n in (family, given)]
+    return pseudonym(secret, f"{names[0]}<<{names[1]}|{birth_date.strip()}")

@@ -2,10 +2,21 @@
 
 The JSON shape (also the payload of the retained `checkpoint/v1/{site}/trust` topic)::
 
-    {"schema": 1, "version": 3, "issued_at": "2025-03-01T08:00:00+00:00", "site": "xiaojiang",
-     "keys": [{"kid": "q5Kx0hL3m1U=", "issuer": "xiaojiang", "alg": "EdDSA",
-               "public_key": "<base64 of SubjectPublicKeyInfo DER>", "not_after": null}]}
+    {"schema": 2, "version": 3, "issued_at": "2025-03-01T08:00:00+00:00", "site": "xiaojiang",
+     "keys": [{"kid": "q5Kx0hL3m1U=", "format": "cp1", "issuer": "xiaojiang", "alg": "EdDSA",
+               "public_key": "<base64 of SubjectPublicKeyInfo DER>", "not_after": null},
+              {"kid": "DEsVUSvpFAE=", "format": "dcc", "issuer": "DE", "alg": "ES256",
+               "public_key": "...", "certificate": "<base64 of the signer's X.509 DER>", ...},
+              {"kid": "3Kfdg-XwP-...", "format": "shc", "alg": "ES256", "public_key": "...",
+               "issuer": "https://spec.smarthealth.cards/examples/issuer",
+               "crl": {"ctr": 1, "rids": ["vwAjHdarZuc.1687450765", ...]}, ...}]}
 
+`format` says which kind of code a key may sign (default "cp1"): a health authority's DCC
+signer must not be able to sign community passes. `certificate` and `crl` are optional.
+
+Schema 1 (community-pass keys only, no `format`) is still read, and still written while a
+list holds nothing else, so gateways that know only schema 1 keep working; a list with other
+keys is schema 2, which those gateways refuse rather than take a DCC signer for a pass key.
 Unknown fields are ignored so that a newer server can add some without breaking older gateways.
 """
 
@@ -19,34 +30,53 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from gateway.codes.certificates import SignerCertificate
 from gateway.codes.cose import Algorithm, PublicKey, algorithm_of
 from gateway.codes.files import write_atomic
+from gateway.codes.revocation import RevocationList
 from gateway.core.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2
+_SCHEMAS = (1, 2)
 
 
 class TrustListError(CheckpointError):
     """A trust list file or message is unreadable or malformed; the message says where and why."""
 
 
+class KeyFormat(StrEnum):
+    """The kind of code a trusted key may sign."""
+
+    CP1 = "cp1"  # community pass
+    DCC = "dcc"  # EU Digital COVID Certificate
+    SHC = "shc"  # SMART Health Card
+
+
 @dataclass(frozen=True, slots=True)
 class TrustedKey:
-    """One issuer key: `kid` as it appears (base64) in trust lists."""
+    """One issuer key: `kid` as it appears in trust lists (base64; for SHC the thumbprint).
+
+    `issuer` is the issuer the key speaks for; empty only for keys a technician hands to
+    `checkpoint check` directly, which are not bound to one.
+    """
 
     kid: str
     issuer: str
     alg: Algorithm
     public_key: PublicKey
     not_after: datetime | None = None
+    format: KeyFormat = KeyFormat.CP1
+    certificate: SignerCertificate | None = None
+    revocations: RevocationList | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +119,9 @@ def _describe(exc: Exception) -> str:
 def _from_document(document: Any) -> TrustList:
     if not isinstance(document, dict):
         raise TypeError("the document is not a JSON object")
-    schema = document.get("schema", SCHEMA)
-    if schema != SCHEMA:
-        raise ValueError(f"schema {schema!r} is not supported (expected {SCHEMA})")
+    schema = document.get("schema", 1)
+    if schema not in _SCHEMAS or isinstance(schema, bool):
+        raise ValueError(f"schema {schema!r} is not supported (expected 1 or 2)")
     version = document["version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise ValueError(f"version must be a whole number >= 0, not {version!r}")
@@ -137,6 +167,40 @@ def _key_from_entry(entry: Any) -> TrustedKey:
         alg=alg,
         public_key=loaded,
         not_after=_optional_time(entry.get("not_after"), "not_after"),
+        format=KeyFormat(entry.get("format", KeyFormat.CP1)),
+        certificate=_optional_certificate(entry.get("certificate"), der),
+        revocations=_optional_crl(entry.get("crl")),
+    )
+
+
+def _optional_certificate(value: Any, public_key_der: bytes) -> SignerCertificate | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("certificate must be base64 text or null")
+    try:
+        certificate = SignerCertificate.from_der(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"certificate: {exc}") from None
+    if _spki(certificate.public_key) != public_key_der:
+        raise ValueError("certificate holds another key than public_key")
+    return certificate
+
+
+def _optional_crl(value: Any) -> RevocationList | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError("crl must be an object or null")
+    try:
+        return RevocationList.from_entries(value.get("ctr"), value.get("rids"))
+    except ValueError as exc:
+        raise ValueError(f"crl: {exc}") from None
+
+
+def _spki(public_key: PublicKey) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
@@ -153,29 +217,41 @@ def _optional_time(value: Any, name: str) -> datetime | None:
 
 
 def trust_list_json(trust_list: TrustList) -> str:
-    """The trust list as JSON, keys sorted by kid so equal lists give equal text."""
+    """The trust list as JSON, keys sorted by kid so equal lists give equal text.
+
+    Schema 1 while every key is a plain community-pass key, else schema 2 (module docstring).
+    """
+    keys = [key for _, key in sorted(trust_list.keys.items())]
+    schema = 1 if all(_is_schema_1(key) for key in keys) else SCHEMA
     document = {
-        "schema": SCHEMA,
+        "schema": schema,
         "version": trust_list.version,
         "issued_at": _time_text(trust_list.issued_at),
         "site": trust_list.site,
-        "keys": [
-            {
-                "kid": key.kid,
-                "issuer": key.issuer,
-                "alg": key.alg.label,
-                "public_key": base64.b64encode(
-                    key.public_key.public_bytes(
-                        serialization.Encoding.DER,
-                        serialization.PublicFormat.SubjectPublicKeyInfo,
-                    )
-                ).decode("ascii"),
-                "not_after": _time_text(key.not_after),
-            }
-            for _, key in sorted(trust_list.keys.items())
-        ],
+        "keys": [_entry(key, schema) for key in keys],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _is_schema_1(key: TrustedKey) -> bool:
+    return key.format is KeyFormat.CP1 and key.certificate is None and key.revocations is None
+
+
+def _entry(key: TrustedKey, schema: int) -> dict[str, object]:
+    entry: dict[str, object] = {"kid": key.kid}
+    if schema > 1:
+        entry["format"] = key.format.value
+    entry.update(
+        issuer=key.issuer,
+        alg=key.alg.label,
+        public_key=base64.b64encode(_spki(key.public_key)).decode("ascii"),
+        not_after=_time_text(key.not_after),
+    )
+    if key.certificate is not None:
+        entry["certificate"] = base64.b64encode(key.certificate.der).decode("ascii")
+    if key.revocations is not None:
+        entry["crl"] = {"ctr": key.revocations.ctr, "rids": key.revocations.entries()}
+    return entry
 
 
 def _time_text(value: datetime | None) -> str | None:
@@ -217,5 +293,7 @@ class TrustStore:
         log.info("trust list version %s in force (%s keys)", new.version, len(new.keys))
         return True
 
-    def lookup(self, kid: str) -> TrustedKey | None:
-        return self._current.keys.get(kid)
+    def lookup(self, kid: str, key_format: KeyFormat = KeyFormat.CP1) -> TrustedKey | None:
+        """The key `kid` if it may sign codes of `key_format`."""
+        key = self._current.keys.get(kid)
+        return key if key is not None and key.format is key_format else None

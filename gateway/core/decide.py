@@ -28,20 +28,30 @@ def decide(
     policy: Policy,
     *,
     thermal_available: bool = True,
+    lists_age_h: float | None = None,
+    passback: bool = False,
 ) -> Verdict:
     """Decide one passage.
 
     `readings` are the temperature readings paired with this passage, oldest first.
-    The most severe of the code rule and the temperature rule wins; every rule that
-    fired leaves its reason code.
+    `lists_age_h` is the age of the trust/status lists behind a verified code; `passback`
+    says the same subject was admitted in the same direction within the policy's window.
+    The most severe rule wins; every rule that fired leaves its reason code.
     """
     code_decision, code_reason = _judge_code(credential, policy)
     temp_decision, temp_reasons, remeasure = _judge_temperature(
         readings, policy, thermal_available=thermal_available
     )
-    decision = max(code_decision, temp_decision, key=lambda d: d.severity)
-    reasons = tuple(r for r in (code_reason, *temp_reasons) if r)
-    return Verdict(decision=decision, reasons=reasons, remeasure=remeasure)
+    decisions = [code_decision, temp_decision]
+    reasons = [code_reason, *temp_reasons]
+    if credential.verified and lists_age_h is not None and lists_age_h > policy.list_max_age_h:
+        decisions.append(Decision.REFER)
+        reasons.append("lists-outdated")
+    if passback:
+        decisions.append(Decision.REFER)
+        reasons.append("pass-back")
+    decision = max(decisions, key=lambda d: d.severity)
+    return Verdict(decision=decision, reasons=tuple(r for r in reasons if r), remeasure=remeasure)
 
 
 def _judge_code(credential: Credential, policy: Policy) -> tuple[Decision, str]:

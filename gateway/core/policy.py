@@ -36,3 +36,5 @@ class Policy:
     unknown_issuer: Decision = Decision.REFER
     pairing_window_s: float = 5.0
     dedupe_window_s: float = 3.0
+    list_max_age_h: float = 48.0
+    passback_window_s: float = 300.0

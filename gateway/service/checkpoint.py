@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
@@ -17,6 +18,7 @@ from gateway.core.codes import CodeFormat, payload_digest, read_code
 from gateway.core.decide import decide
 from gateway.core.pairing import RecentReadings, ScanDeduper
 from gateway.core.policy import Policy
+from gateway.core.status_list import StatusList, apply_status_list
 from gateway.core.values import (
     NO_CODE,
     Credential,
@@ -46,6 +48,15 @@ class Clock(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class _Context:
+    """What a decision needs besides the code and the readings."""
+
+    lists_age_h: float | None = None
+    passback: bool = False
+    extra_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GateIdentity:
     site: str
     gate: str
@@ -71,6 +82,8 @@ class CheckpointService:
         thermal_available: Callable[[], bool],
         remeasure_wait_s: float,
         on_recorded: Callable[[Entry], None] = lambda entry: None,
+        status_list: Callable[[], StatusList] = StatusList,
+        lists_issued_at: Callable[[], datetime | None] = lambda: None,
     ) -> None:
         self._store = store
         self._formats = formats
@@ -81,6 +94,8 @@ class CheckpointService:
         self._thermal_available = thermal_available
         self._remeasure_wait_s = remeasure_wait_s
         self._on_recorded = on_recorded
+        self._status_list = status_list
+        self._lists_issued_at = lists_issued_at
         self._readings = RecentReadings()
         self._deduper = ScanDeduper(policy().dedupe_window_s)
         self._new_reading = asyncio.Event()
@@ -116,12 +131,12 @@ class CheckpointService:
         policy = self._policy()
         window_ns = int(policy.pairing_window_s * _NS)
         self._claimed_until_ns = max(self._claimed_until_ns, scan.monotonic_ns + window_ns)
-        credential = read_code(scan.payload, self._formats, scan.wall_time)
+        credential, context = await self._judge(scan, policy)
         readings = self._unused(self._readings.around(scan.monotonic_ns, policy.pairing_window_s))
         if not readings and self._thermal_available():
             grace_s = min(_READING_GRACE_S, policy.pairing_window_s)
             readings = await self._wait_for_readings(scan.monotonic_ns, 1, grace_s)
-        verdict = self._decide(credential, readings, policy)
+        verdict = self._decide(credential, readings, policy, context)
         remeasured = False
         if verdict.remeasure:
             self._bus.publish(
@@ -134,7 +149,7 @@ class CheckpointService:
             )
             remeasured = bool(later)
             readings = (*readings, *later)
-            verdict = self._decide(credential, readings, policy)
+            verdict = self._decide(credential, readings, policy, context)
         self._claimed_until_ns = max(self._claimed_until_ns, self._clock.monotonic_ns() + window_ns)
         self._mark_used(readings)
         entry = self._entry(scan, credential, readings, verdict, remeasured)
@@ -156,7 +171,7 @@ class CheckpointService:
         )
         self._claimed_until_ns = max(r.monotonic_ns for r in readings)
         self._mark_used(readings)
-        verdict = self._decide(NO_CODE, readings, policy)
+        verdict = self._decide(NO_CODE, readings, policy, _Context())
         scan = Scan(
             payload=b"",
             source=reading.source,
@@ -177,10 +192,43 @@ class CheckpointService:
         if readings:
             self._used_until_ns = max(self._used_until_ns, readings[-1].monotonic_ns)
 
+    async def _judge(self, scan: Scan, policy: Policy) -> tuple[Credential, _Context]:
+        """Verify the code, apply the status list, and gather what else the decision needs."""
+        credential = read_code(scan.payload, self._formats, scan.wall_time)
+        credential, by_status_list = apply_status_list(credential, self._status_list())
+        issued_at = self._lists_issued_at()
+        lists_age_h = (
+            (scan.wall_time - issued_at).total_seconds() / 3600 if issued_at is not None else None
+        )
+        passback = False
+        if credential.verified and credential.subject and policy.passback_window_s > 0:
+            passback = await asyncio.to_thread(
+                self._store.admitted_since,
+                subject=credential.subject,
+                direction=scan.direction,
+                since=scan.wall_time - timedelta(seconds=policy.passback_window_s),
+            )
+        extra = ("status-list",) if by_status_list else ()
+        return credential, _Context(lists_age_h, passback, extra)
+
     def _decide(
-        self, credential: Credential, readings: Sequence[ThermalReading], policy: Policy
+        self,
+        credential: Credential,
+        readings: Sequence[ThermalReading],
+        policy: Policy,
+        context: _Context,
     ) -> Verdict:
-        return decide(credential, readings, policy, thermal_available=self._thermal_available())
+        verdict = decide(
+            credential,
+            readings,
+            policy,
+            thermal_available=self._thermal_available(),
+            lists_age_h=context.lists_age_h,
+            passback=context.passback,
+        )
+        if not context.extra_reasons:
+            return verdict
+        return dataclasses.replace(verdict, reasons=(*verdict.reasons, *context.extra_reasons))
 
     async def _wait_for_readings(
         self, after_ns: int, count: int, timeout_s: float

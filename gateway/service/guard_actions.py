@@ -53,7 +53,7 @@ class GuardActions:
             entry = entries.get_entry(session, entry_id=entry_id)
             if entry.code_check is not CodeCheck.UNVERIFIABLE:
                 raise ActionNotAllowedError(
-                    f"only unverifiable codes are confirmed by a guard (this one: {entry.code_check})"
+                    f"only unverifiable codes are confirmed by a guard, not {entry.code_check}"
                 )
             credential = Credential(
                 format=entry.code_format,

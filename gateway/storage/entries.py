@@ -128,6 +128,23 @@ def amend_entry(
     return to_entry(row)
 
 
+def admitted_since(
+    session: Session, *, subject: str, direction: Direction, since: datetime
+) -> bool:
+    """Whether this subject was admitted in this direction since `since` (pass-back)."""
+    found = session.execute(
+        select(col(EntryRow.id))
+        .where(
+            col(EntryRow.subject) == subject,
+            col(EntryRow.direction) == direction.value,
+            col(EntryRow.occurred_at) >= since,
+            col(EntryRow.decision) == Decision.ADMIT.value,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def get_entry(session: Session, *, entry_id: str) -> Entry:
     row = session.get(EntryRow, entry_id)
     if row is None:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from gateway.core.retention import purge_cutoff
-from gateway.core.values import Backlog, Entry, NewEntry
+from gateway.core.values import Backlog, Direction, Entry, NewEntry
 from gateway.storage import entries
 from gateway.storage.engine import create_sqlite_engine
 from gateway.storage.lifecycle import (
@@ -70,6 +70,12 @@ class EntryStore:
         """Commit the entry and its outbox row together; returns it with its `seq`."""
         with self.transaction() as session:
             return entries.add_entry(session, entry=entry)
+
+    def admitted_since(self, *, subject: str, direction: Direction, since: datetime) -> bool:
+        with self.transaction() as session:
+            return entries.admitted_since(
+                session, subject=subject, direction=direction, since=since
+            )
 
     def get(self, entry_id: str) -> Entry:
         with self.transaction() as session:

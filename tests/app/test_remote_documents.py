@@ -144,3 +144,24 @@ def test_remote_policy_applies_whole_and_a_bad_one_changes_nothing(gate: Running
     gate.retain(f"{PREFIX}/north-1/policy", b"not json")
     time.sleep(0.5)
     assert gate.verdict_for(url + b"4")["decision"] == "deny"
+
+
+def test_status_list_arrives_and_overrides_passes(tmp_path: Path, gate: RunningGate) -> None:
+    keys = KeyDirectory.create(
+        tmp_path / "keys", issuer="community", site="xiaojiang", alg=Algorithm.EDDSA,
+        now=datetime.now(UTC) - timedelta(days=1),
+    )  # fmt: skip
+    gate.retain(f"{PREFIX}/trust", keys.trust_list_path.read_bytes())
+    gate.start()
+    wait_for(lambda: gate.trust_path.exists(), 10, "the trust list")
+    status = {
+        "schema": 1, "version": 3, "issued_at": datetime.now(UTC).isoformat(),
+        "site": "xiaojiang", "subjects": {"subject5": "red"},
+    }  # fmt: skip
+    gate.retain(f"{PREFIX}/status", json.dumps(status).encode())
+    status_path = gate.trust_path.with_name("status.json")
+    wait_for(lambda: status_path.exists(), 10, "the status list stored locally")
+    verdict = gate.verdict_for(a_pass(keys, 5))
+    assert (verdict["code_status"], verdict["decision"]) == ("red", "deny")
+    assert "status-list" in verdict["reasons"]  # type: ignore[operator]
+    assert gate.verdict_for(a_pass(keys, 6))["decision"] == "admit"

@@ -126,3 +126,17 @@ def test_most_severe_rule_wins_and_all_reasons_are_kept() -> None:
     verdict = decide(pass_(CodeStatus.YELLOW), [reading(38.5), reading(38.4, 1)], POLICY)
     assert verdict.decision is Decision.DENY
     assert set(verdict.reasons) == {"code-yellow", "fever"}
+
+
+def test_outdated_lists_degrade_verified_codes_to_refer() -> None:
+    verdict = decide(GREEN, [reading(36.5)], Policy(list_max_age_h=48), lists_age_h=49)
+    assert verdict.decision is Decision.REFER
+    assert "lists-outdated" in verdict.reasons
+    fresh = decide(GREEN, [reading(36.5)], Policy(list_max_age_h=48), lists_age_h=47)
+    assert fresh.decision is Decision.ADMIT
+
+
+def test_pass_back_is_flagged_not_admitted_twice() -> None:
+    verdict = decide(GREEN, [reading(36.5)], POLICY, passback=True)
+    assert verdict.decision is Decision.REFER
+    assert verdict.reasons == ("pass-back",)

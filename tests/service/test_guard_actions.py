@@ -54,7 +54,7 @@ def test_confirming_red_denies(tmp_path: Path) -> None:
 def test_a_verified_code_cannot_be_confirmed_by_a_guard(tmp_path: Path) -> None:
     store = EntryStore.open(tmp_path / "g.db")
     entry = store.record(new_entry(code_check=CodeCheck.VALID, code_status=CodeStatus.RED))
-    with pytest.raises(ActionNotAllowedError, match="only unverifiable"):
+    with pytest.raises(ActionNotAllowedError, match="only unverifiable codes"):
         asyncio.run(
             actions(store, []).confirm_colour(entry_id=entry.id, colour=CodeStatus.GREEN, guard="g")
         )
