@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -209,6 +210,43 @@ def stats(
     typer.echo(f"  red/yellow codes {result.red_or_yellow}")
     for hour in sorted(result.by_hour):
         typer.echo(f"  {hour:02d}:00 {'#' * min(result.by_hour[hour], 60)} {result.by_hour[hour]}")
+
+
+@app.command()
+def backup(
+    output: Annotated[Path, typer.Option("--output", "-o", help="backup file to write")],
+    config: ConfigOption = None,
+) -> None:
+    """Copy the live database consistently (SQLite online backup), while the service runs."""
+    from gateway.storage.lifecycle import backup as backup_database
+
+    database = _settings(config).storage.path
+    if not database.exists():
+        _fail(f"{database}: no database to back up", 1)
+    try:
+        backup_database(database, output)
+    except (CheckpointError, OSError, sqlite3.Error) as exc:
+        _fail(f"backup failed: {exc}", 1)
+    typer.echo(f"backed up {database} to {output}")
+
+
+@app.command()
+def restore(
+    backup_file: Annotated[Path, typer.Argument(help="a file written by 'checkpoint backup'")],
+    config: ConfigOption = None,
+) -> None:
+    """Put a backup in place of the database. Stop the service first; the replaced database
+    is kept beside it."""
+    from gateway.storage.lifecycle import restore as restore_database
+
+    database = _settings(config).storage.path
+    try:
+        kept = restore_database(backup_file, database)
+    except (CheckpointError, OSError, sqlite3.Error) as exc:
+        _fail(f"restore refused: {exc}", 1)
+    typer.echo(f"restored {backup_file} to {database}")
+    if kept is not None:
+        typer.echo(f"the replaced database is kept as {kept}")
 
 
 @app.command()
