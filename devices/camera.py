@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from devices.backoff import Backoff
 from devices.clock import SYSTEM_CLOCK, Clock
-from devices.frames import FrameGrabber, StreamEnded
 from devices.health import HealthCell
 from devices.qr_decode import Decoder, GrayFrame, decode_zxing
-from devices.video import STREAM_TIMEOUT_MS, Frame, VideoSource, reader
-from gateway.core.values import DeviceHealth, DeviceState, Direction, Scan
-
-logger = logging.getLogger(__name__)
+from devices.video import Frame, VideoLoop, VideoSource
+from gateway.core.values import DeviceHealth, Direction, Scan
 
 _NS = 1_000_000_000
-END_OF_FILE = "end of the video file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,94 +85,50 @@ class CameraScanner:
         stall_s: float = 5.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if fps <= 0 or dedupe_s < 0 or stall_s <= 0:
-            raise ValueError("fps and stall_s must be positive and dedupe_s not negative")
+        if fps <= 0 or dedupe_s < 0:
+            raise ValueError("fps must be positive and dedupe_s not negative")
         self.name = name
-        self.source = VideoSource(device)
         self.lane = lane
         self.direction = direction
         self._decode = decoder
         self._roi = roi
-        self._interval_s = 1.0 / fps
-        self._fps = fps
         self._dedupe_s = dedupe_s
-        self._stall_s = stall_s
         self._clock = clock
         self._health = HealthCell(name, self.kind)
-        self.frames_dropped = 0
+        source = VideoSource(device)
+        # One buffered frame on a camera: its own queue would hand out stale frames.
+        properties = [(cv2.CAP_PROP_BUFFERSIZE, 1), (cv2.CAP_PROP_FPS, fps)]
+        self._video = VideoLoop(
+            source,
+            name=name,
+            health=self._health,
+            properties=properties if source.is_camera else (),
+            stall_s=stall_s,
+            interval_s=1.0 / fps,
+        )
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames the capture replaced before they were decoded (counted per connection)."""
+        return self._video.frames_dropped
 
     def health(self) -> DeviceHealth:
         return self._health.get()
 
     def run(self, emit: Callable[[Scan], None], stop: threading.Event) -> None:
         """Decode until `stop` is set; a missing or failing source is retried with backoff."""
-        backoff = Backoff(0.5, 5.0)
         deduper = CodeDeduper(self._dedupe_s)
+
+        def on_frame(frame: Frame) -> None:
+            for payload in self.decode_frame(frame):
+                now_ns = self._clock.monotonic_ns()
+                if deduper.is_new(payload, now_ns):
+                    emit(self._scan(payload, now_ns))
+
         try:
-            while not stop.is_set():
-                capture = self.source.open(self._properties())
-                if capture is None:
-                    self._health.set(DeviceState.DOWN, f"cannot open {self.source.device}")
-                    stop.wait(backoff.next())
-                    continue
-                reason, delivered = self._stream(capture, emit, deduper, stop)
-                if reason is None:
-                    return
-                if delivered:
-                    backoff.reset()
-                    if self.source.is_file and reason == END_OF_FILE:
-                        continue  # a recording replays, like a camera that never ends
-                self._health.set(DeviceState.DOWN, reason)
-                stop.wait(backoff.next())
+            self._video.run(on_frame, stop)
         finally:
             self._health.stopped()
-
-    def _properties(self) -> list[tuple[int, float]]:
-        if not self.source.is_camera:
-            return []
-        # One buffered frame: a camera's own queue would hand out stale frames.
-        return [(cv2.CAP_PROP_BUFFERSIZE, 1), (cv2.CAP_PROP_FPS, self._fps)]
-
-    def _stream(
-        self,
-        capture: cv2.VideoCapture,
-        emit: Callable[[Scan], None],
-        deduper: CodeDeduper,
-        stop: threading.Event,
-    ) -> tuple[str | None, bool]:
-        """Decode the newest frames until the stream fails or `stop` is set.
-
-        Returns why it ended (None: stopped) and whether any frame came.
-        """
-        grabber: FrameGrabber[Frame] = FrameGrabber(
-            f"{self.name}-capture",
-            reader(capture),
-            end_reason=END_OF_FILE if self.source.is_file else "no frame from the source",
-            pace_s=self.source.pace_s(capture),
-        )
-        grabber.start()
-        delivered = False
-        try:
-            while not stop.is_set():
-                started = time.monotonic()
-                try:
-                    frame = grabber.slot.take(self._stall_s)
-                except StreamEnded as ended:
-                    return str(ended), delivered
-                if frame is None:
-                    return f"no frame for {self._stall_s:g} s", delivered
-                delivered = True
-                self._health.set(DeviceState.UP)
-                for payload in self.decode_frame(frame):
-                    now_ns = self._clock.monotonic_ns()
-                    if deduper.is_new(payload, now_ns):
-                        emit(self._scan(payload, now_ns))
-                stop.wait(max(self._interval_s - (time.monotonic() - started), 0))
-            return None, delivered
-        finally:
-            if grabber.stop(STREAM_TIMEOUT_MS / 1000 + 1):
-                capture.release()
-            self.frames_dropped += grabber.slot.dropped
 
     def decode_frame(self, frame: Frame) -> list[bytes]:
         """The payloads of the codes in one captured frame (region of interest only)."""

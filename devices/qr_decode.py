@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import zxingcpp

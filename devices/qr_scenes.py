@@ -1,6 +1,7 @@
 """Synthetic camera frames of QR codes under the conditions a gate camera meets.
 
-The simulated camera, the decoder acceptance tests and the benchmark draw their frames here.
+Camera recordings for simulation (see `devices.recordings`), the decoder acceptance tests
+and the benchmark draw their frames here.
 A code comes in as its module matrix (True = dark module), so any QR encoder can make it.
 Every frame is a pure function of its inputs and the random generator passed in.
 """
@@ -39,9 +40,7 @@ def empty_frame(size: Size, rng: np.random.Generator) -> GrayFrame:
     return _finish(_background(size, rng), rng, SENSOR_NOISE)
 
 
-def code_frame(
-    modules: Modules, category: str, size: Size, rng: np.random.Generator
-) -> GrayFrame:
+def code_frame(modules: Modules, category: str, size: Size, rng: np.random.Generator) -> GrayFrame:
     """A frame of `size` showing the code degraded as `category` (one of CATEGORIES) says."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown degradation {category!r}; use one of {CATEGORIES}")
@@ -197,9 +196,7 @@ def _motion_blur(
     return _f32(cv2.filter2D(frame, -1, kernel / kernel.sum()))
 
 
-def _finish(
-    frame: npt.NDArray[np.float32], rng: np.random.Generator, noise: float
-) -> GrayFrame:
+def _finish(frame: npt.NDArray[np.float32], rng: np.random.Generator, noise: float) -> GrayFrame:
     noisy = frame + noise * rng.standard_normal(size=frame.shape, dtype=np.float32)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 

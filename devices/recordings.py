@@ -18,12 +18,12 @@ def write_video(path: Path, frames: Iterable[GrayFrame], fps: float) -> int:
     The file is written beside `path` and renamed into place, so a reader never sees half
     a file.
     """
-    return _write(path, frames, fps, cv2.VideoWriter_fourcc(*"MJPG"), depth=cv2.CV_8U)
+    return _write(path, frames, fps, cv2.VideoWriter.fourcc(*"MJPG"), depth=cv2.CV_8U)
 
 
 def write_y16_video(path: Path, frames: Iterable[npt.NDArray[np.uint16]], fps: float) -> int:
     """Write 16-bit frames losslessly (FFV1 in .mkv), read back bit-exact as Y16 frames."""
-    return _write(path, frames, fps, cv2.VideoWriter_fourcc(*"FFV1"), depth=cv2.CV_16U)
+    return _write(path, frames, fps, cv2.VideoWriter.fourcc(*"FFV1"), depth=cv2.CV_16U)
 
 
 def _write(

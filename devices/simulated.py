@@ -232,3 +232,28 @@ def _reading(celsius: float, *, clock: Clock) -> ThermalReading:
         monotonic_ns=clock.monotonic_ns(),
         wall_time=clock.now(),
     )
+
+
+def payload_loop(
+    payloads: Sequence[bytes],
+    interval_s: float,
+    *,
+    lane: str,
+    direction: Direction,
+    clock: Clock = SYSTEM_CLOCK,
+) -> ScanSource:
+    """A scanner reading `payloads` in a loop, one every `interval_s`, the first at once."""
+    if not payloads or interval_s <= 0:
+        raise ValueError("a payload loop needs payloads and a positive interval")
+
+    def timeline() -> Iterator[tuple[int, bytes]]:
+        start_ns = clock.monotonic_ns()
+        for k, payload in enumerate(itertools.cycle(payloads)):
+            yield start_ns + int(k * interval_s * _NS), payload
+
+    return _ScriptedSource(
+        SCANNER_NAME,
+        timeline(),
+        functools.partial(_scan, lane=lane, direction=direction, clock=clock),
+        clock,
+    )

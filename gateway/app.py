@@ -15,16 +15,16 @@ from datetime import datetime
 import uvicorn
 
 from devices.runner import DeviceRunner
-from devices.serial_scanner import SerialScanner
 from gateway import __version__
 from gateway.clock import SystemClock, boot_id
 from gateway.codes.community_pass import CommunityPassFormat
 from gateway.codes.status_list import StatusStore, load_status_list
 from gateway.codes.trust import TrustStore
-from gateway.config import ScannerConfig, Settings
+from gateway.config import Settings
 from gateway.core.ports import ScanSource, ThermalSource
 from gateway.core.retention import disk_level
 from gateway.core.values import DeviceState, Entry
+from gateway.device_wiring import scanner_from_config, thermal_from_config
 from gateway.metrics import GatewayMetrics
 from gateway.remote import RemoteDocuments
 from gateway.sdnotify import notify, watchdog_interval_s
@@ -51,33 +51,17 @@ class Devices:
 
 
 class UnsupportedDevice(Exception):
-    """A configured device kind this build cannot drive yet."""
+    """A device configuration that cannot work (the message names the key)."""
 
 
 def devices_from_settings(settings: Settings) -> Devices:
-    """The scanners and thermal sources the config file names."""
-    scanners = [_scanner(index, config) for index, config in enumerate(settings.scanners)]
-    if settings.thermal.kind not in ("none",):
-        raise UnsupportedDevice(
-            f"thermal.kind = {settings.thermal.kind!r} is not supported by this build; "
-            "use 'none' (or run 'checkpoint demo' for the simulated camera)"
-        )
-    return Devices(scanners=scanners, thermals=[])
-
-
-def _scanner(index: int, config: ScannerConfig) -> ScanSource:
-    name = f"scanner-{index + 1}"
-    if config.kind == "serial":
-        return SerialScanner(
-            name,
-            config.device,
-            baudrate=config.baudrate,
-            lane=config.lane,
-            direction=config.direction,
-        )
-    raise UnsupportedDevice(
-        f"scanners[{index}].kind = {config.kind!r} is not supported by this build; use 'serial'"
-    )
+    """The scanners and thermal source the config file names."""
+    try:
+        scanners = [scanner_from_config(i, c) for i, c in enumerate(settings.scanners)]
+        thermal = thermal_from_config(settings.thermal)
+    except ValueError as exc:
+        raise UnsupportedDevice(str(exc)) from None
+    return Devices(scanners=scanners, thermals=[thermal] if thermal else [])
 
 
 class _Server(uvicorn.Server):
@@ -159,7 +143,16 @@ class Gateway:
         self.stop_event.set()
 
     def _build(self) -> _Parts:
+        from gateway.export import database_url
+        from gateway.service.guard_actions import GuardActions
+        from gateway.service.manual_entries import ManualEntries
+        from gateway.web.access import AccessControl
+        from gateway.web.logbuffer import LogRing
+        from gateway.web.records import Records
+
         settings = self.settings
+        log_ring = LogRing(until=self.stop_event.is_set)
+        logging.getLogger().addHandler(log_ring)
         store = EntryStore.open(settings.storage.path)
         trust = TrustStore.load(settings.storage.trust_list_path())
         status_list = StatusStore(load_status_list(settings.storage.status_list_path()))
@@ -189,15 +182,20 @@ class Gateway:
             if publisher is not None:
                 publisher.notify()
 
+        def on_changed(entry: Entry) -> None:
+            if publisher is not None:
+                publisher.notify()
+
+        identity = GateIdentity(settings.gate.site, settings.gate.id, boot_id())
         service = CheckpointService(
             store=store,
             formats=[CommunityPassFormat(trust)],
             policy=policy,
-            identity=GateIdentity(settings.gate.site, settings.gate.id, boot_id()),
+            identity=identity,
             clock=self.clock,
             bus=self.bus,
             thermal_available=lambda: any(
-                h.state is DeviceState.UP for h in runner.health() if h.name in thermal_names
+                h.state is not DeviceState.DOWN for h in runner.health() if h.name in thermal_names
             ),
             remeasure_wait_s=settings.policy.remeasure_wait_s,
             on_recorded=on_recorded,
@@ -255,6 +253,24 @@ class Gateway:
                 recent=lambda limit: store.recent(limit=limit),
                 metrics=render_metrics,
                 stopping=self.stop_event,
+                access=AccessControl(transaction=store.transaction, now=self.clock.now),
+                guard_actions=GuardActions(
+                    store=store, policy=policy, bus=self.bus, on_changed=on_changed
+                ),
+                manual=ManualEntries(
+                    store=store,
+                    policy=policy,
+                    identity=identity,
+                    clock=self.clock,
+                    bus=self.bus,
+                    on_recorded=on_recorded,
+                    on_changed=on_changed,
+                ),
+                records=Records(database_url(settings.storage.path)),
+                thermal_names=frozenset(thermal_names),
+                settings=lambda: settings.model_dump(mode="json"),
+                logs=log_ring,
+                kiosk_localhost=settings.web.kiosk_localhost,
             )
         )
         server = _Server(

@@ -1,7 +1,8 @@
 """The code commands of `checkpoint`: `check`, `keys ...` and `issue-pass`.
 
 `check` is for the gate technician: decode and verify one code without recording it.
-`keys` and `issue-pass` are for the community side: signing keys, trust list, passes.
+`keys` and `issue-pass` are for the community side: signing keys, trust list, passes, and
+the keys of other issuers (EU DCC signer certificates, SMART Health Card key sets).
 Exit codes: 0 done (for `check`: the code is valid), 1 failed (not valid), 2 bad usage.
 """
 
@@ -17,11 +18,13 @@ from typing import Annotated, NoReturn
 import segno
 import typer
 
-from gateway.codes.community_pass import CommunityPassFormat, issue_pass
+from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
+from gateway.codes.formats import code_formats
 from gateway.codes.image import ImageError, decode_image
 from gateway.codes.keys import KeyDirectory, KeyDirectoryError, read_secret
 from gateway.codes.pseudonym import pseudonym
+from gateway.codes.shc import PREFIX as SHC_PREFIX
 from gateway.codes.trust import (
     TrustList,
     TrustListError,
@@ -29,8 +32,9 @@ from gateway.codes.trust import (
     load_trust_list,
     save_trust_list,
 )
+from gateway.codes.trust_files import read_trust_file
 from gateway.config import Settings, config_path, load_settings
-from gateway.core.codes import read_code
+from gateway.core.codes import CodeFormat, read_code
 from gateway.core.errors import ConfigError
 from gateway.core.masking import mask_name
 from gateway.core.values import NO_CODE, CodeCheck, CodeStatus, Credential
@@ -76,6 +80,7 @@ def register(app: typer.Typer) -> None:
     keys.command("rotate")(keys_rotate)
     keys.command("revoke")(keys_revoke)
     keys.command("trust-list")(keys_trust_list)
+    keys.command("import")(keys_import)
     app.add_typer(keys, name="keys")
 
 
@@ -133,31 +138,49 @@ def parse_instant(text: str) -> datetime:
 
 def check(
     text: Annotated[
-        str | None, typer.Option("--text", help="the code's text, e.g. CP1:...")
+        list[str] | None,
+        typer.Option(
+            "--text",
+            help="the code's text, e.g. CP1:..., HC1:..., shc:/...; repeat it for the "
+            "chunks of a multi-part SMART Health Card (the last result is shown)",
+        ),
     ] = None,
     image: Annotated[
         Path | None, typer.Option("--image", help="an image file showing the code")
     ] = None,
     trust: Annotated[
         Path | None,
-        typer.Option("--trust", help="trust list JSON (default: the config's local trust list)"),
+        typer.Option(
+            "--trust",
+            help="a trust list, a DCC signer certificate (PEM, DER or base64) or an SHC "
+            "issuer's JWKS, with its revocation lists in crl/<kid>.json beside it "
+            "(default: the config's local trust list)",
+        ),
     ] = None,
     at: Annotated[
         str | None, typer.Option("--at", help="verify as of this ISO 8601 time (default: now)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-file", help="site secret, to show the pseudonym of a health code's holder"
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Decode and verify one code without recording it (exit 0 only for a valid code)."""
-    if (text is None) == (image is None):
+    if bool(text) == (image is not None):
         _fail("give exactly one of --text and --image", 2)
     try:
         now = datetime.now(UTC) if at is None else parse_instant(at)
     except ValueError as exc:
         _fail(f"--at: {exc}", 2)
-    formats = [CommunityPassFormat(TrustStore(_trust_list(trust, _settings(config))))]
-    payload = _image_payload(image) if image is not None else (text or "").encode("utf-8")
-    credential = NO_CODE if payload is None else read_code(payload, formats, now)
+    trust_list = _trust_list(trust, _settings(config))
+    secret = _secret(secret_file)
+    formats = code_formats(TrustStore(trust_list), secret=secret)
+    payloads = _image_payloads(image) if image is not None else [t.encode() for t in text or ()]
+    credential = _read_all(payloads, formats, now)
     if as_json:
         typer.echo(json.dumps(_credential_document(credential, now), ensure_ascii=False))
     else:
@@ -168,26 +191,45 @@ def check(
 
 
 def _trust_list(path: Path | None, settings: Settings | None) -> TrustList:
-    if path is None:
+    try:
+        if path is not None:
+            if not path.is_file():
+                _fail(f"--trust: {path}: no such file", 2)
+            return read_trust_file(path)
         if settings is None:
             return TrustList()
-        path = settings.storage.trust_list_path()
-    elif not path.is_file():
-        _fail(f"--trust: {path}: no such file", 2)
-    try:
-        return load_trust_list(path)
+        return load_trust_list(settings.storage.trust_list_path())
     except TrustListError as exc:
         _fail(str(exc), 2)
 
 
-def _image_payload(path: Path) -> bytes | None:
+def _secret(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return read_secret(path)
+    except KeyDirectoryError as exc:
+        _fail(f"--secret-file: {exc}", 2)
+
+
+def _image_payloads(path: Path) -> list[bytes]:
     try:
         payloads = decode_image(path)
     except ImageError as exc:
         _fail(str(exc), 2)
-    if len(payloads) > 1:
+    # The chunks of one SMART Health Card are often shown side by side: read them all.
+    if len(payloads) > 1 and not all(p.startswith(SHC_PREFIX) for p in payloads):
         typer.echo(f"checkpoint: {len(payloads)} codes in the image; checking the first", err=True)
-    return payloads[0] if payloads else None
+        return payloads[:1]
+    return payloads
+
+
+def _read_all(payloads: list[bytes], formats: list[CodeFormat], now: datetime) -> Credential:
+    """The credential of the last payload, read after the others (chunks of one card)."""
+    credential = NO_CODE
+    for payload in payloads:
+        credential = read_code(payload, formats, now)
+    return credential
 
 
 def _credential_document(credential: Credential, now: datetime) -> dict[str, object]:
@@ -303,10 +345,52 @@ def keys_trust_list(
     _report(keys, f"trust list version {trust_list.version}")
 
 
+def keys_import(
+    directory: DirOption,
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="DCC signer certificate(s) (PEM, DER or base64 DER), an SHC issuer's JWKS "
+            "(revocation lists from crl/<kid>.json beside it) or a trust list",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    issuer: Annotated[
+        str,
+        typer.Option(
+            help="who the keys speak for: for a JWKS the cards' iss URL (required); "
+            "for certificates default: their country"
+        ),
+    ] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Trust another issuer's keys: EU DCC signers or a SMART Health Card issuer."""
+    _settings(config)
+    keys = _open_keys(directory)
+    try:
+        imported = list(read_trust_file(source, issuer=issuer).keys.values())
+    except TrustListError as exc:
+        _fail(str(exc), 2)
+    unbound = [key.kid for key in imported if not key.issuer]
+    if unbound:
+        _fail(f"--issuer: needed for {', '.join(unbound)} (for a JWKS: the cards' iss URL)", 2)
+    try:
+        keys.import_keys(imported, now=datetime.now(UTC))
+    except KeyDirectoryError as exc:
+        _fail(str(exc), 2)
+    except OSError as exc:  # e.g. a read-only or full disk
+        _fail(f"cannot write the key directory: {exc.strerror}", 1)
+    kinds = ", ".join(f"{key.kid} ({key.format.value}, {key.issuer})" for key in imported)
+    _report(keys, f"imported {kinds}")
+
+
 def _report(keys: KeyDirectory, what: str) -> None:
     keyring = keys.keyring
     typer.echo(f"{what}; trust list version {keyring.version} in {keys.trust_list_path}")
     typer.echo(f"trusted keys: {', '.join(keyring.kids)} (signing: {keyring.active})")
+    if keys.imported:
+        typer.echo(f"imported keys: {', '.join(keys.imported)}")
 
 
 def issue_pass_command(

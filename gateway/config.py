@@ -50,11 +50,30 @@ class StorageConfig(Section):
 
 class ScannerConfig(Section):
     kind: Literal["camera", "serial", "keyboard", "simulated"]
-    device: str = Field("", description="serial port, camera, input device; empty for simulated")
+    device: str = Field(
+        "",
+        description="serial: the port; camera: index, /dev/videoN, stream URL or video file; "
+        "keyboard: /dev/input/...; simulated: a text file of payloads, one per line",
+    )
     lane: str = Field("1", min_length=1, max_length=16)
     direction: Direction = Direction.IN
-    baudrate: int = Field(9600, gt=0)
-    decoder: Literal["zxing", "pyzbar"] = "zxing"
+    baudrate: int = Field(9600, gt=0, description="serial: the port's speed")
+    decoder: Literal["zxing", "pyzbar"] = Field(
+        "zxing", description="camera: QR decoder; zxing reads more codes, faster"
+    )
+    fps: float = Field(15.0, gt=0, le=60, description="camera: frames decoded per second at most")
+    roi: tuple[float, float, float, float] | None = Field(
+        None,
+        description="camera: the part of the frame to decode, [left, top, width, height] "
+        "as fractions of the frame; default the whole frame",
+    )
+    dedupe_s: float = Field(
+        3.0,
+        ge=0,
+        le=60,
+        description="camera: a code seen again within this many seconds of its last "
+        "sighting is the same presentation",
+    )
 
     @model_validator(mode="after")
     def _device_given(self) -> ScannerConfig:
@@ -64,10 +83,64 @@ class ScannerConfig(Section):
 
 
 class ThermalConfig(Section):
-    kind: Literal["uvc-y16", "mlx90640-serial", "spot-serial", "simulated", "none"] = "none"
-    device: str = ""
+    kind: Literal[
+        "uvc-y16", "mlx90640-serial", "spot-serial", "http-matrix", "simulated", "none"
+    ] = "none"
+    device: str = Field(
+        "",
+        description="uvc-y16: camera index, /dev/videoN or a Y16 recording; "
+        "mlx90640-serial and spot-serial: the serial port",
+    )
     fever_threshold_c: float = Field(37.3, ge=35.0, le=40.0)
-    offset_c: float = Field(0.0, ge=-3.0, le=3.0)
+    offset_c: float = Field(
+        0.0, ge=-3.0, le=3.0, description="site calibration offset added to every reading"
+    )
+    baudrate: int | None = Field(
+        None, gt=0, description="serial kinds: the port's speed; default 115200 (mlx90640), 9600"
+    )
+    protocol: Literal["ascii", "binary"] | None = Field(
+        None,
+        description="spot-serial: 'ascii' (one value per line) or 'binary' "
+        "(GY-906-style 9-byte frames)",
+    )
+    samples: int | None = Field(
+        None,
+        ge=1,
+        le=50,
+        description="spot-serial: consecutive skin-range values that make one reading; "
+        "default 1 (ascii), 4 (binary)",
+    )
+    url: str = Field(
+        "", description="http-matrix: the camera's temperature matrix URL (http:// or https://)"
+    )
+    username: str | None = Field(None, description="http-matrix: login, if the camera asks")
+    password: str | None = Field(None, description="http-matrix: password, if the camera asks")
+    emissivity: float = Field(
+        0.98, ge=0.5, le=1.0, description="camera kinds: emissivity of skin for the correction"
+    )
+    reference_box: tuple[int, int, int, int] | None = Field(
+        None,
+        description="camera kinds: the blackbody reference in the thermal frame, "
+        "[x, y, width, height] in pixels, inside the blackbody's image",
+    )
+    reference_c: float | None = Field(
+        None, ge=20.0, le=50.0, description="camera kinds: the blackbody's set temperature"
+    )
+    frames_per_reading: int = Field(
+        5, ge=1, le=50, description="camera kinds: frames whose median makes one reading"
+    )
+    warmup_s: float = Field(
+        0.0,
+        ge=0,
+        le=3600,
+        description="camera kinds: readings this soon after (re)connecting are marked poor",
+    )
+
+    @model_validator(mode="after")
+    def _reference_complete(self) -> ThermalConfig:
+        if (self.reference_box is None) != (self.reference_c is None):
+            raise ValueError("a blackbody reference needs both 'reference_box' and 'reference_c'")
+        return self
 
 
 class PolicyConfig(Section):
@@ -134,6 +207,9 @@ class MqttConfig(Section):
 
 class WebConfig(Section):
     listen: str = Field("127.0.0.1:8080", pattern=r"^[^:\s]+:\d{1,5}$")
+    kiosk_localhost: bool = Field(
+        True, description="the guard's verdict view opens without a PIN on this computer"
+    )
 
     @property
     def host(self) -> str:

@@ -17,17 +17,47 @@ retention_days = 28         # synced entries older than this are purged; unsynce
 
 # One [[scanners]] table per scanner.
 [[scanners]]
-kind = "serial"             # serial | simulated  (camera | keyboard: planned)
+kind = "serial"             # serial | camera | keyboard | simulated
 device = "/dev/ttyACM0"     # the scanner's serial port (a stable udev name is best)
 lane = "1"
 direction = "in"            # in | out
-baudrate = 9600
+baudrate = 9600             # serial only
+
+# A camera reading codes off phones and paper:
+# [[scanners]]
+# kind = "camera"
+# device = "/dev/video0"    # or a camera index ("0"), an rtsp:// or http:// URL, a video file
+# lane = "2"
+# decoder = "zxing"         # zxing | pyzbar (zxing reads more codes and is faster)
+# fps = 15                  # frames decoded per second at most
+# roi = [0.25, 0.0, 0.5, 1.0]   # [left, top, width, height] of the frame to decode, as fractions
+# dedupe_s = 3.0            # a code seen again within this of its last sighting is one scan
+#
+# A USB scanner in keyboard mode, read exclusively (it types into nothing else):
+# [[scanners]]
+# kind = "keyboard"
+# device = "/dev/input/by-id/usb-Scanner-event-kbd"
 
 [thermal]
-kind = "none"               # none | simulated  (uvc-y16 | mlx90640-serial | spot-serial: planned)
-device = ""
+kind = "none"               # none | uvc-y16 | mlx90640-serial | spot-serial | http-matrix
+                            # | simulated
+device = ""                 # uvc-y16: /dev/videoN (or index); serial kinds: the port
 fever_threshold_c = 37.3    # at or above: re-measure, then deny
 offset_c = 0.0              # site calibration offset added to every reading
+# Thermal cameras (uvc-y16, mlx90640-serial, http-matrix):
+# emissivity = 0.98         # of skin
+# reference_box = [136, 88, 8, 8]   # blackbody in the thermal frame: x, y, width, height (pixels)
+# reference_c = 35.0        # the blackbody's set temperature; without one, readings are indicative
+# frames_per_reading = 5    # frames whose median makes one reading
+# warmup_s = 0              # readings this soon after (re)connecting are marked poor
+# baudrate = 115200         # serial kinds (default 115200 for mlx90640-serial, 9600 for spot)
+# Spot thermometer modules (spot-serial):
+# protocol = "ascii"        # ascii (one value per line) | binary (GY-906-style frames)
+# samples = 1               # consecutive skin-range values that make one reading
+# Networked thermal camera (http-matrix):
+# url = "http://192.0.2.10/ISAPI/Thermal/channels/2/thermometry/jpegPicWithAppendData?format=json"
+# username = "admin"
+# password = ""
 
 [policy]                    # also settable at run time over MQTT (same rules)
 require_temperature = true  # false: a missing temperature does not refer the person

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(python3-venv libzbar0 mosquitto chromium fonts-noto-cjk)
+# gcc, libc6-dev, python3-dev: evdev (keyboard-wedge scanners) builds from source.
+PACKAGES=(python3-venv libzbar0 mosquitto chromium fonts-noto-cjk systemd gcc libc6-dev python3-dev)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

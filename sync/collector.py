@@ -1,8 +1,14 @@
 """Community-server side of sync: store every batch idempotently, then acknowledge it.
 
-paho's network thread only queues messages; one named worker thread validates them, writes
-each batch in one transaction and publishes the ack only after the commit. A batch that is
-invalid or cannot be stored is not acknowledged, so the gateway sends it again.
+The network thread only queues messages (stamped with their arrival time); one named worker
+thread validates them, writes each batch in one transaction and publishes the ack only after
+the commit. A batch that is invalid or cannot be stored is not acknowledged, so the gateway
+sends it again; a collector that dies between commit and ack causes only that resend.
+
+Several collectors share the load through one MQTT 5 shared subscription; each needs its own
+client id. The session outlives a restart by `session_expiry_s`, so batches sent meanwhile
+wait at the broker; it is short because the broker keeps handing an absent member its share
+of a shared subscription until the session expires (the gateways resend those batches).
 """
 
 from __future__ import annotations
@@ -17,7 +23,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from sync.collector_store import create_collector_engine, create_tables, save_state, store_batch
+from sync.collector_store import (
+    create_collector_engine,
+    create_tables,
+    entry_key,
+    save_state,
+    store_batch,
+)
 from sync.mqtt import Message, MqttClient, MqttError, MqttSettings, Tls
 from sync.topics import (
     DEFAULT_PREFIX,
@@ -31,6 +43,11 @@ from sync.topics import (
 from sync.wire import WireError, decode_batch, decode_state, encode_ack
 
 logger = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 120
+
+# A message and the collector's clock when it arrived; None stops the worker.
+_Arrival = tuple[Message, datetime] | None
 
 
 def _utc_now() -> datetime:
@@ -51,18 +68,29 @@ class Collector:
         username: str | None = None,
         password: str | None = None,
         tls: Tls | None = None,
+        session_expiry_s: int = SESSION_EXPIRY_S,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._database_url = database_url
         self._prefix = prefix
         self._clock = clock
         self._client = MqttClient(
-            MqttSettings(host=host, port=port, username=username, password=password, tls=tls),
+            MqttSettings(
+                host=host,
+                port=port,
+                username=username,
+                password=password,
+                tls=tls,
+                session_expiry_s=session_expiry_s,
+            ),
             client_id=client_id,
         )
-        self._inbox: queue.Queue[Message | None] = queue.Queue()
+        self._inbox: queue.Queue[_Arrival] = queue.Queue()
         self._engine: Engine | None = None
         self._worker: threading.Thread | None = None
+        # Batches and entries stored and acknowledged (resent ones included).
+        self.batches = 0
+        self.entries = 0
 
     @property
     def connected(self) -> bool:
@@ -73,12 +101,15 @@ class Collector:
         engine = create_collector_engine(self._database_url)
         create_tables(engine)
         self._engine = engine
-        self._worker = threading.Thread(target=self._work, args=(engine,), name="collector-worker")
+        key = entry_key(engine)
+        self._worker = threading.Thread(
+            target=self._work, args=(engine, key), name="collector-worker"
+        )
         self._worker.start()
         # The inbox is unbounded on purpose: each gateway keeps only a small window of batches
-        # in flight, and blocking paho's thread would stall keepalives for every gate.
-        self._client.subscribe(collector_subscription(self._prefix), self._inbox.put)
-        self._client.subscribe(state_subscription(self._prefix), self._inbox.put)
+        # in flight, and blocking the network thread would stall keepalives for every gate.
+        self._client.subscribe(collector_subscription(self._prefix), self._arrived)
+        self._client.subscribe(state_subscription(self._prefix), self._arrived)
         self._client.start()
 
     def stop(self) -> None:
@@ -100,14 +131,21 @@ class Collector:
         finally:
             self.stop()
 
-    def _work(self, engine: Engine) -> None:
-        while (message := self._inbox.get()) is not None:
+    def _arrived(self, message: Message) -> None:
+        # The network thread: stamp and hand on. Waiting in the inbox is not transit time.
+        self._inbox.put((message, self._clock()))
+
+    def _work(self, engine: Engine, key: tuple[str, ...]) -> None:
+        while (arrival := self._inbox.get()) is not None:
+            message, received_at = arrival
             try:
-                self._handle(engine, message)
+                self._handle(engine, key, message, received_at)
             except Exception:
                 logger.exception("failed to handle a message on %s", message.topic)
 
-    def _handle(self, engine: Engine, message: Message) -> None:
+    def _handle(
+        self, engine: Engine, key: tuple[str, ...], message: Message, received_at: datetime
+    ) -> None:
         try:
             address = parse_topic(message.topic, prefix=self._prefix)
         except TopicError as error:
@@ -116,11 +154,19 @@ class Collector:
         if address.gate is None:
             return
         if address.kind is TopicKind.ENTRIES:
-            self._handle_batch(engine, message, address.site, address.gate)
+            self._handle_batch(engine, key, message, received_at, address.site, address.gate)
         elif address.kind is TopicKind.STATE:
-            self._handle_state(engine, message, address.site, address.gate)
+            self._handle_state(engine, message, received_at, address.site, address.gate)
 
-    def _handle_batch(self, engine: Engine, message: Message, site: str, gate: str) -> None:
+    def _handle_batch(
+        self,
+        engine: Engine,
+        key: tuple[str, ...],
+        message: Message,
+        received_at: datetime,
+        site: str,
+        gate: str,
+    ) -> None:
         try:
             batch = decode_batch(message.payload)
         except WireError as error:
@@ -132,20 +178,28 @@ class Collector:
             return
         try:
             with Session(engine) as session, session.begin():
-                store_batch(session, batch=batch, received_at=self._clock())
+                store_batch(session, batch=batch, received_at=received_at, key=key)
         except SQLAlchemyError as error:
             logger.warning("could not store a batch from %s/%s (not acked): %s", site, gate, error)
             return
+        self._acknowledge(site, gate, batch.ids)
+
+    def _acknowledge(self, site: str, gate: str, ids: list[str]) -> None:
+        """Tell the gate these entries are stored (called only after the commit)."""
         ack_topic = Topics(prefix=self._prefix, site=site, gate=gate).ack
         try:
-            self._client.send(ack_topic, encode_ack(batch.ids))
+            self._client.send(ack_topic, encode_ack(ids))
         except MqttError as error:
             # Stored but not acknowledged: the gateway resends and is acknowledged then.
             logger.info("could not acknowledge a batch from %s/%s: %s", site, gate, error)
             return
-        logger.debug("stored and acked %d entries from %s/%s", len(batch.entries), site, gate)
+        self.batches += 1
+        self.entries += len(ids)
+        logger.debug("stored and acked %d entries from %s/%s", len(ids), site, gate)
 
-    def _handle_state(self, engine: Engine, message: Message, site: str, gate: str) -> None:
+    def _handle_state(
+        self, engine: Engine, message: Message, received_at: datetime, site: str, gate: str
+    ) -> None:
         if not message.payload:
             return  # a cleared retained message: nothing to record
         try:
@@ -154,7 +208,7 @@ class Collector:
             logger.warning("ignored a state message on %s: %s", message.topic, error)
             return
         # A retained message (delivered on subscribing) is news about the gate, not contact.
-        seen_at = None if message.retain else self._clock()
+        seen_at = None if message.retain else received_at
         try:
             with Session(engine) as session, session.begin():
                 save_state(session, site=site, gate=gate, message=state, seen_at=seen_at)

@@ -2,7 +2,12 @@
 
 Dialect-neutral (SQLite or PostgreSQL) except for the idempotent upsert. The tables live in
 their own `MetaData`, apart from the gateway's, with the gateway's column names so one export
-reads both.
+reads both. A PostgreSQL `entries` table partitioned by day (deploy/postgresql/) is used as
+found: its key is (id, occurred_at), as PostgreSQL wants the partition column in it.
+
+An entry arrives again when a batch is resent (stored once: nothing changes) or when a guard
+acted on it after recording (a higher `revision`: its decision and what led to it are
+updated). Its identity, its times and the collector's receive times never change.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel
 
+from sync.timing import corrected_time
 from sync.wire import EntriesBatch, StateMessage
 
 collector_registry = registry()
@@ -69,8 +76,25 @@ class CollectedEntry(CollectorTable, table=True):
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     override_by: str | None = None
     override_reason: str | None = None
+    confirmed_by: str | None = None
+    revision: int = 0
     sent_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # occurred_at on the collector's clock, for entries of a gate whose clock was not
+    # synchronised (sync/timing.py); occurred_at itself is kept as the gate recorded it.
+    corrected_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+# Set once when an entry is first stored; a later revision changes only the other columns.
+FIXED_COLUMNS = frozenset(
+    {
+        "id", "seq", "gate", "site", "occurred_at", "clock_synced", "boot_id", "monotonic_ns",
+        "sent_at", "received_at", "corrected_at",
+    }
+)  # fmt: skip
+DEFAULT_KEY = ("id",)
 
 
 class GateState(CollectorTable, table=True):
@@ -126,11 +150,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_tables(engine: Engine) -> None:
+    """Create missing tables; an existing `entries` table (e.g. partitioned) is kept."""
     CollectorTable.metadata.create_all(engine)
 
 
-def store_batch(session: Session, *, batch: EntriesBatch, received_at: datetime) -> None:
-    """Insert the batch's entries, skipping ids already stored. The caller commits."""
+def entry_key(engine: Engine) -> tuple[str, ...]:
+    """The primary key of the `entries` table as it exists in the database."""
+    columns = inspect(engine).get_pk_constraint("entries")["constrained_columns"]
+    return tuple(columns) or DEFAULT_KEY
+
+
+def store_batch(
+    session: Session,
+    *,
+    batch: EntriesBatch,
+    received_at: datetime,
+    key: Sequence[str] = DEFAULT_KEY,
+) -> None:
+    """Insert the batch's entries; one stored already is updated only by a higher revision.
+
+    `key` is the table's primary key (`entry_key`). The caller commits.
+    """
     rows = [
         {
             **entry.model_dump(exclude={"override"}),
@@ -143,18 +183,27 @@ def store_batch(session: Session, *, batch: EntriesBatch, received_at: datetime)
             "override_reason": entry.override.reason if entry.override else None,
             "sent_at": _utc(batch.sent_at),
             "received_at": _utc(received_at),
+            "corrected_at": _utc_or_none(corrected_time(entry, batch, received_at)),
         }
         for entry in batch.entries
     ]
-    session.execute(_insert_ignoring_duplicates(session), rows)
+    session.execute(_upsert(session, key), rows)
 
 
-def _insert_ignoring_duplicates(session: Session) -> Insert:
-    dialect = session.get_bind().dialect.name
+def _upsert(session: Session, key: Sequence[str]) -> Insert:
     table = CollectedEntry.__table__  # type: ignore[attr-defined]
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    changes = {
+        column.name: insert.excluded[column.name]
+        for column in table.columns
+        if column.name not in FIXED_COLUMNS
+    }
+    return insert.on_conflict_do_update(
+        index_elements=list(key),
+        set_=changes,
+        where=table.c.revision < insert.excluded.revision,
+    )
 
 
 def save_state(
@@ -194,3 +243,7 @@ def gate_states(session: Session) -> Sequence[GateState]:
 def _utc(value: datetime) -> datetime:
     # SQLite keeps the wall time and drops the offset, so store everything in UTC.
     return value.astimezone(UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)

@@ -1,18 +1,23 @@
-"""A thin, truthful wrapper around paho-mqtt 2.x (MQTT 5, network loop in paho's thread).
+"""A thin, truthful wrapper around paho-mqtt 2.x (MQTT 5) with its own network thread.
 
 - `connected` is true only between a successful CONNACK and the next disconnect.
 - `publish()` gives an asyncio future that completes when the broker's PUBACK arrives.
-- Reconnects with backoff (1..30 s) happen in paho's loop thread; subscriptions are renewed
-  on every connect, so a persistent session helps but is not relied on.
+- One named thread per client runs a visible loop: connect, serve the socket until the
+  connection ends, wait a jittered exponential backoff, connect again. Subscriptions are
+  renewed on every connect, so a persistent session helps but is not relied on.
 - paho's errors are translated into the small `MqttError` hierarchy below.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import select
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +31,17 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.core.errors import CheckpointError
+from sync.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
 QOS = 1
 # Callers keep only a window of messages in flight; a full queue means they lost count.
 MAX_QUEUED = 1000
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 30.0
+SELECT_TIMEOUT_S = 1.0  # keepalive checks run at least this often
+STOP_GRACE_S = 2.0  # how long a clean DISCONNECT may take before the socket is shut
 
 
 class MqttError(CheckpointError):
@@ -77,6 +85,8 @@ class MqttSettings:
     tls: Tls | None = None
     session_expiry_s: int = 3600
     max_inflight: int = 20
+    reconnect_min_s: float = RECONNECT_MIN_S
+    reconnect_max_s: float = RECONNECT_MAX_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +121,9 @@ class MqttClient:
         self._client_id = client_id
         self._connected = False
         self._stopping = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._warned_unreachable = False
         self._lock = threading.Lock()
         self._epoch = 0  # counts lost connections; guards waiters registered too late
@@ -118,6 +131,10 @@ class MqttClient:
         self._early: dict[int, ReasonCode] = {}
         self._subscriptions: list[tuple[str, str, MessageHandler]] = []
         self._listeners: list[ConnectionListener] = []
+        # Other threads wake the network thread through this pair (publish, stop).
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._paho = self._build_paho(will)
 
     def _build_paho(self, will: Will | None) -> paho.Client:
@@ -133,15 +150,17 @@ class MqttClient:
             client.tls_set_context(_tls_context(settings.tls))
         if will is not None:
             client.will_set(will.topic, will.payload, qos=QOS, retain=True)
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_inflight_messages_set(settings.max_inflight)
         client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        # Without a loop thread of its own, paho would write a packet from whichever thread
+        # queued it, racing our network thread on the socket. With a write callback
+        # registered it only queues the packet and calls us; every write happens in `_serve`.
+        client.on_socket_register_write = lambda *_: self._wake()
         return client
 
     @property
@@ -152,7 +171,7 @@ class MqttClient:
     def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
         """Subscribe at QoS 1 now (if connected) and on every connect.
 
-        `handler` runs in paho's network thread: it must only hand the message on.
+        `handler` runs in the network thread: it must only hand the message on.
         """
         with self._lock:
             self._subscriptions.append((topic_filter, _matchable(topic_filter), handler))
@@ -160,32 +179,105 @@ class MqttClient:
             self._send_subscribe([topic_filter])
 
     def add_connection_listener(self, listener: ConnectionListener) -> None:
-        """Call `listener(connected)` from paho's thread on every connect and disconnect."""
+        """Call `listener(connected)` from the network thread on every connect and disconnect."""
         with self._lock:
             self._listeners.append(listener)
 
     def start(self) -> None:
-        """Connect in the background; paho's thread keeps reconnecting until `stop()`."""
-        settings = self._settings
+        """Connect in the background; the network thread keeps reconnecting until `stop()`."""
+        if self._thread is not None:
+            return
         self._stopping = False
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = settings.session_expiry_s
-        self._paho.connect_async(
-            settings.host,
-            settings.port,
-            keepalive=settings.keepalive_s,
-            clean_start=False,
-            properties=properties,
-        )
-        self._paho.loop_start()
+        self._stop.clear()
+        self._backoff.reset()
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{self._client_id}")
+        self._thread.start()
 
     def stop(self) -> None:
-        """Disconnect cleanly (the broker does not publish the will) and join paho's thread."""
+        """Disconnect cleanly (the broker does not publish the will) and join the thread."""
         self._stopping = True
-        self._paho.disconnect()
-        self._paho.loop_stop()
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
         self._set_connected(False)
         self._fail_pending()
+
+    # -- the network thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        """Connect, serve the connection until it ends, back off, repeat; until `stop()`."""
+        while not self._stop.is_set():
+            if self._open():
+                self._serve()
+            delay = self._backoff.next()
+            logger.debug("reconnecting to %s in %.1f s", self._endpoint, delay)
+            self._stop.wait(delay)
+
+    def _open(self) -> bool:
+        """Open the socket (TCP, then TLS) and send CONNECT; False if that failed."""
+        settings = self._settings
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = settings.session_expiry_s
+        try:
+            self._paho.connect(
+                settings.host,
+                settings.port,
+                keepalive=settings.keepalive_s,
+                clean_start=False,
+                properties=properties,
+            )
+        except (OSError, ValueError) as error:  # unreachable, refused, TLS handshake, bad host
+            # Warn once per outage; the retries are only worth a debug line.
+            log = logger.debug if self._warned_unreachable else logger.warning
+            log("cannot reach broker %s: %s; retrying", self._endpoint, error)
+            self._warned_unreachable = True
+            return False
+        return True
+
+    def _serve(self) -> None:
+        """Read, write and keep the connection alive until it ends.
+
+        A successful CONNACK resets the backoff (in `_on_connect`). After `stop()` a DISCONNECT
+        is sent; if it cannot be written in time (a dead peer), the socket is shut down.
+        """
+        sock = self._paho.socket()
+        disconnect_by = 0.0
+        while sock is not None and self._paho.socket() is sock:
+            if self._stop.is_set():
+                if not disconnect_by:
+                    self._paho.disconnect()
+                    disconnect_by = time.monotonic() + STOP_GRACE_S
+                elif time.monotonic() > disconnect_by and isinstance(sock, socket.socket):
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+            # TLS may hold decrypted bytes that select() cannot see.
+            buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            writers = [sock] if self._paho.want_write() else []
+            readable, _, _ = select.select(
+                [sock, self._wake_r], writers, [], 0.0 if buffered else SELECT_TIMEOUT_S
+            )
+            if self._wake_r in readable:
+                with contextlib.suppress(BlockingIOError):
+                    self._wake_r.recv(4096)
+            steps: list[Callable[[], MQTTErrorCode]] = []
+            if sock in readable or buffered:
+                steps.append(self._paho.loop_read)
+            if self._paho.want_write():
+                steps.append(self._paho.loop_write)
+            steps.append(self._paho.loop_misc)
+            for step in steps:
+                if step() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
+
+    @property
+    def _endpoint(self) -> str:
+        return f"{self._settings.host}:{self._settings.port}"
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> asyncio.Future[None]:
         """Send at QoS 1 from the running event loop; the future completes on the broker's PUBACK.
@@ -204,17 +296,18 @@ class MqttClient:
 
     def _publish(self, topic: str, payload: bytes, retain: bool, waiter: _Waiter) -> None:
         if not self._connected:
-            raise NotConnectedError(f"not connected to {self._settings.host}:{self._settings.port}")
+            raise NotConnectedError(f"not connected to {self._endpoint}")
         epoch = self._epoch
         try:
             info = self._paho.publish(topic, payload, qos=QOS, retain=retain)
         except ValueError as error:
             raise PublishRefusedError(f"cannot publish on {topic!r}: {error}") from None
+        self._wake()
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             raise PublishRefusedError("the outgoing message queue is full")
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise NotConnectedError(f"publish failed: {paho.error_string(info.rc)}")
-        # paho calls on_publish from its network thread, possibly before publish() has even
+        # on_publish runs in the network thread, possibly before publish() has even
         # returned the mid to us (the PUBACK can be read while this thread is descheduled). So
         # on_publish files acks for unknown mids in `_early`, and here we check `_early` under
         # the same lock before registering: whichever side comes second settles the waiter.
@@ -240,12 +333,7 @@ class MqttClient:
         _properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            logger.warning(
-                "broker %s:%s refused the connection: %s",
-                self._settings.host,
-                self._settings.port,
-                reason_code,
-            )
+            logger.warning("broker %s refused the connection: %s", self._endpoint, reason_code)
             return
         # Messages paho kept from the lost connection would be resent with mids nobody waits
         # for; our callers resend from their own durable state instead.
@@ -256,20 +344,14 @@ class MqttClient:
         if filters:
             self._send_subscribe(filters)
         logger.info(
-            "connected to %s:%s as %s (session present: %s)",
-            self._settings.host,
-            self._settings.port,
+            "connected to %s as %s (session present: %s)",
+            self._endpoint,
             self._client_id,
             flags.session_present,
         )
         self._warned_unreachable = False
+        self._backoff.reset()
         self._set_connected(True)
-
-    def _on_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
-        # Warn once per outage; the backoff retries are only worth a debug line.
-        log = logger.debug if self._warned_unreachable else logger.warning
-        log("cannot reach broker %s:%s; retrying", self._settings.host, self._settings.port)
-        self._warned_unreachable = True
 
     def _on_disconnect(
         self,
@@ -280,9 +362,7 @@ class MqttClient:
         _properties: Properties | None,
     ) -> None:
         if self._connected and not self._stopping:
-            logger.warning(
-                "disconnected from %s:%s: %s", self._settings.host, self._settings.port, reason_code
-            )
+            logger.warning("disconnected from %s: %s", self._endpoint, reason_code)
         self._set_connected(False)
         self._fail_pending()
 
@@ -326,13 +406,14 @@ class MqttClient:
             try:
                 handler(received)
             except Exception:
-                # An exception would end paho's network thread; keep the connection alive.
+                # An exception would end the network thread; keep the connection alive.
                 logger.exception("message handler failed for %s", topic)
 
     def _send_subscribe(self, filters: list[str]) -> None:
         result, _mid = self._paho.subscribe([(f, SubscribeOptions(qos=QOS)) for f in filters])
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
             logger.warning("cannot subscribe now (%s)", paho.error_string(result))
+        self._wake()
 
     def _set_connected(self, connected: bool) -> None:
         changed = connected != self._connected

@@ -4,6 +4,11 @@ Store before forward: entries come from the durable `Outbox`, are marked synced 
 collector's ack names them, and are resent when no ack arrives in time. After a reconnect the
 publisher starts again from the lowest unsynced entry; duplicates are harmless (the collector
 stores by entry id), gaps are impossible.
+
+Flow control: the backlog stays on disk. At most `window` batches are in flight, each of at
+most `batch_size` entries and `max_batch_bytes` bytes, read from the outbox as the window
+opens; nothing waits in paho's queue while the connection is down, so an outage of days
+costs disk, not memory.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,13 +26,24 @@ from gateway.core.ports import Outbox
 from gateway.core.values import DeviceHealth, Entry
 from sync.mqtt import Message, MqttClient, MqttError, MqttSettings, PublishRefusedError, Will
 from sync.topics import Topics
-from sync.wire import GatewayState, WireError, decode_ack, encode_batch, encode_state, offline_will
+from sync.wire import (
+    GatewayState,
+    SendClock,
+    WireError,
+    batch_overhead,
+    decode_ack,
+    encode_entry,
+    encode_state,
+    encode_wire_batch,
+    offline_will,
+)
 
 logger = logging.getLogger(__name__)
 
 STATE_INTERVAL_S = 30.0
 POLL_INTERVAL_S = 30.0
 OFFLINE_NOTICE_TIMEOUT_S = 2.0
+MAX_BATCH_BYTES = 256 * 1024
 
 
 def gateway_client_id(topics: Topics) -> str:
@@ -49,9 +66,13 @@ def _utc_now() -> datetime:
 
 @dataclass(slots=True)
 class _Batch:
-    """Entries sent together and not yet acknowledged, with the loop time to resend them."""
+    """Entries sent together and not yet acknowledged, with the loop time to resend them.
+
+    `encoded` holds each entry's JSON, so a resend does not encode it again.
+    """
 
     entries: list[Entry]
+    encoded: list[bytes]
     deadline: float
     acked: set[str] = field(default_factory=set)
 
@@ -62,16 +83,22 @@ class _Batch:
     def done(self) -> bool:
         return len(self.acked) == len(self.entries)
 
-    def unacked(self) -> list[Entry]:
-        return [entry for entry in self.entries if entry.id not in self.acked]
+    def unacked(self) -> list[bytes]:
+        return [
+            encoded
+            for entry, encoded in zip(self.entries, self.encoded, strict=True)
+            if entry.id not in self.acked
+        ]
 
 
 class Publisher:
     """Moves entries from the outbox to the collector; one `run()` per instance.
 
-    At most `window` batches of up to `batch_size` entries await the collector's ack; a batch
-    without an ack after `ack_timeout_s` is sent again. `devices` is called on the event loop
-    for each state message, so it must be quick.
+    At most `window` batches of up to `batch_size` entries and `max_batch_bytes` bytes (a
+    single larger entry goes alone) await the collector's ack; a batch without an ack after
+    `ack_timeout_s` is sent again. With `boot_id`, each batch also carries this boot and the
+    `monotonic_ns()` time of sending, so the collector can correct a wrong wall clock.
+    `devices` is called on the event loop for each state message, so it must be quick.
     """
 
     def __init__(
@@ -83,25 +110,34 @@ class Publisher:
         version: str,
         devices: Callable[[], Iterable[DeviceHealth]] = lambda: (),
         batch_size: int = 100,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
         window: int = 8,
         ack_timeout_s: float = 10.0,
         state_interval_s: float = STATE_INTERVAL_S,
         poll_interval_s: float = POLL_INTERVAL_S,
         clock: Callable[[], datetime] = _utc_now,
+        boot_id: str | None = None,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         if batch_size < 1 or window < 1 or ack_timeout_s <= 0:
             raise ValueError("batch_size and window must be at least 1, ack_timeout_s positive")
+        overhead = batch_overhead(site=topics.site, gate=topics.gate, boot_id=boot_id)
+        if max_batch_bytes <= overhead:
+            raise ValueError(f"max_batch_bytes must exceed the batch envelope ({overhead} bytes)")
         self._outbox = outbox
         self._client = client
         self._topics = topics
         self._version = version
         self._devices = devices
         self._batch_size = batch_size
+        self._entry_bytes = max_batch_bytes - overhead  # what the entries of a batch may take
         self._window = window
         self._ack_timeout_s = ack_timeout_s
         self._state_interval_s = state_interval_s
         self._poll_interval_s = poll_interval_s
         self._clock = clock
+        self._boot_id = boot_id
+        self._monotonic_ns = monotonic_ns
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._batches: list[_Batch] = []
@@ -187,9 +223,10 @@ class Publisher:
 
     async def _apply_acks(self) -> None:
         while self._acks:
-            ids = self._acks.pop(0)
-            # Every id in an ack on our topic is stored at the collector, whether or not it
-            # belongs to a batch of this connection.
+            # Every ack that has arrived, in one transaction. Every id in an ack on our topic is
+            # stored at the collector, whether or not it belongs to a batch of this connection.
+            ids = [entry_id for ack in self._acks for entry_id in ack]
+            self._acks.clear()
             newly = await asyncio.to_thread(self._outbox.mark_synced, ids=ids, at=self._clock())
             self.acked += newly
             acked = set(ids)
@@ -200,15 +237,15 @@ class Publisher:
     def _resend_overdue(self, now: float) -> None:
         for batch in self._batches:
             if batch.deadline <= now:
-                entries = batch.unacked()
+                encoded = batch.unacked()
                 logger.info(
                     "no ack for %d entries after %.1f s; resending",
-                    len(entries),
+                    len(encoded),
                     self._ack_timeout_s,
                 )
-                self._send(entries)
+                self._send(encoded)
                 batch.deadline = now + self._ack_timeout_s
-                self.resent += len(entries)
+                self.resent += len(encoded)
 
     async def _fill_window(self, now: float) -> None:
         while len(self._batches) < self._window:
@@ -217,16 +254,44 @@ class Publisher:
             )
             if not entries:
                 return
-            self._send(entries)
-            self._batches.append(_Batch(entries=list(entries), deadline=now + self._ack_timeout_s))
-            self._cursor = entries[-1].seq
+            taken, encoded = self._fit(entries)
+            self._send(encoded)
+            self._batches.append(
+                _Batch(entries=taken, encoded=encoded, deadline=now + self._ack_timeout_s)
+            )
+            self._cursor = taken[-1].seq
 
-    def _send(self, entries: Sequence[Entry]) -> None:
-        payload = encode_batch(
-            site=self._topics.site, gate=self._topics.gate, entries=entries, sent_at=self._clock()
+    def _fit(self, entries: Sequence[Entry]) -> tuple[list[Entry], list[bytes]]:
+        """The leading entries whose batch stays within the byte limit (at least one)."""
+        taken: list[Entry] = []
+        encoded: list[bytes] = []
+        size = 0
+        for entry in entries:
+            data = encode_entry(entry)
+            size += len(data) + (1 if taken else 0)  # a comma between entries
+            if size > self._entry_bytes:
+                if taken:
+                    break
+                logger.warning("entry %s alone exceeds the batch byte limit; sent alone", entry.id)
+            taken.append(entry)
+            encoded.append(data)
+        return taken, encoded
+
+    def _send(self, encoded: Sequence[bytes]) -> None:
+        clock = (
+            None
+            if self._boot_id is None
+            else SendClock(boot_id=self._boot_id, monotonic_ns=self._monotonic_ns())
+        )
+        payload = encode_wire_batch(
+            site=self._topics.site,
+            gate=self._topics.gate,
+            entries=encoded,
+            sent_at=self._clock(),
+            clock=clock,
         )
         puback = self._client.publish(self._topics.entries, payload)
-        puback.add_done_callback(partial(self._count_sent, len(entries)))
+        puback.add_done_callback(partial(self._count_sent, len(encoded)))
 
     def _count_sent(self, count: int, puback: asyncio.Future[None]) -> None:
         if puback.cancelled():

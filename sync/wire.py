@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -92,7 +92,11 @@ class WireOverride(_Strict):
 
 
 class WireEntry(_Strict):
-    """One entry as `Entry.to_wire()` sends it; every field is required (null where allowed)."""
+    """One entry as `Entry.to_wire()` sends it, with its revision and the guard who confirmed.
+
+    The fields of `to_wire()` are required (null where allowed); `revision` and `confirmed_by`
+    came later and default to an entry never changed after recording.
+    """
 
     id: EntryId
     seq: int = Field(ge=1)
@@ -116,14 +120,28 @@ class WireEntry(_Strict):
     decision: Decision
     reasons: list[str]
     override: WireOverride | None
+    revision: int = Field(default=0, ge=0)
+    confirmed_by: str | None = None
 
 
 class EntriesBatch(_Strict):
+    """A batch; `boot_id` and `sent_monotonic_ns` (both or neither) date the sending on the
+    gateway's monotonic clock, which lets the collector place entries of a gate whose wall
+    clock is wrong."""
+
     schema_version: Literal[1] = Field(alias="schema")
     gate: Slug
     site: Slug
     sent_at: Timestamp
+    boot_id: str | None = Field(default=None, min_length=1)
+    sent_monotonic_ns: int | None = Field(default=None, ge=0)
     entries: list[WireEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _monotonic_with_its_boot(self) -> EntriesBatch:
+        if (self.boot_id is None) != (self.sent_monotonic_ns is None):
+            raise ValueError("boot_id and sent_monotonic_ns go together")
+        return self
 
     @property
     def ids(self) -> list[str]:
@@ -188,8 +206,16 @@ def _dumps(document: Mapping[str, object]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class SendClock:
+    """The gateway's boot and monotonic time at the moment a batch is sent."""
+
+    boot_id: str
+    monotonic_ns: int
+
+
 def _wire_entry(entry: Entry) -> dict[str, object]:
-    fields = entry.to_wire()
+    fields = {**entry.to_wire(), "revision": entry.revision, "confirmed_by": entry.confirmed_by}
     if entry.temperature_c is not None and not math.isfinite(entry.temperature_c):
         # JSON has no NaN; an entry that cannot be encoded would block the outbox forever.
         logger.warning("entry %s has a non-finite temperature; sent as null", entry.id)
@@ -197,19 +223,63 @@ def _wire_entry(entry: Entry) -> dict[str, object]:
     return fields
 
 
-def encode_batch(*, site: str, gate: str, entries: Sequence[Entry], sent_at: datetime) -> bytes:
+def encode_batch(
+    *,
+    site: str,
+    gate: str,
+    entries: Sequence[Entry],
+    sent_at: datetime,
+    clock: SendClock | None = None,
+) -> bytes:
     """An entries batch; `entries` must not be empty."""
+    return encode_wire_batch(
+        site=site,
+        gate=gate,
+        entries=[encode_entry(entry) for entry in entries],
+        sent_at=sent_at,
+        clock=clock,
+    )
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """One entry as it appears inside a batch (JSON), so batches can be sized before sending."""
+    return _dumps(_wire_entry(entry))
+
+
+def encode_wire_batch(
+    *,
+    site: str,
+    gate: str,
+    entries: Sequence[bytes],
+    sent_at: datetime,
+    clock: SendClock | None = None,
+) -> bytes:
+    """A batch of entries already encoded with `encode_entry`; `entries` must not be empty."""
     if not entries:
         raise ValueError("a batch needs at least one entry")
-    return _dumps(
-        {
-            "schema": SCHEMA_VERSION,
-            "gate": gate,
-            "site": site,
-            "sent_at": sent_at.isoformat(),
-            "entries": [_wire_entry(entry) for entry in entries],
-        }
+    envelope: dict[str, object] = {
+        "schema": SCHEMA_VERSION,
+        "gate": gate,
+        "site": site,
+        "sent_at": sent_at.isoformat(),
+    }
+    if clock is not None:
+        envelope["boot_id"] = clock.boot_id
+        envelope["sent_monotonic_ns"] = clock.monotonic_ns
+    head = _dumps(envelope)[:-1]  # without the closing brace
+    return head + b',"entries":[' + b",".join(entries) + b"]}"
+
+
+def batch_overhead(*, site: str, gate: str, boot_id: str | None) -> int:
+    """Bytes a batch adds around its entries, at most (sent_at and monotonic time vary)."""
+    envelope = encode_wire_batch(
+        site=site,
+        gate=gate,
+        entries=[b""],
+        sent_at=datetime.max.replace(tzinfo=UTC),
+        clock=None if boot_id is None else SendClock(boot_id=boot_id, monotonic_ns=2**64),
     )
+    return len(envelope)
 
 
 def encode_ack(ids: Iterable[str]) -> bytes:

@@ -1,21 +1,26 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cbor2
 import cv2
 import numpy as np
 import pytest
+import segno
 import typer
 from typer.testing import CliRunner, Result
 
 from gateway.cli_codes import parse_instant, register
 from gateway.codes import cose
 from gateway.codes.community_pass import PREFIX
-from gateway.codes.pseudonym import pseudonym
-from gateway.codes.trust import load_trust_list
+from gateway.codes.health import Statement
+from gateway.codes.pseudonym import person_pseudonym, pseudonym
+from gateway.codes.trust import KeyFormat, load_trust_list
+from tests.codes.dcc_issuer import DccSigner
+from tests.codes.issuer import NOW
+from tests.codes.shc_issuer import ISS, ShcIssuer, chunks, qr
 
 SUBJECT_ID = "11010119900307777X"
 NAME = "张小华"
@@ -386,3 +391,124 @@ def test_keys_create_where_nothing_can_be_written(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("checkpoint: ")
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+SITE_SECRET = "a shared site secret of the community"
+
+
+def test_check_a_dcc_against_its_signer_certificate(tmp_path: Path) -> None:
+    signer = DccSigner.generate()
+    certificate = tmp_path / "signer.pem"
+    certificate.write_bytes(signer.pem)
+    secret = tmp_path / "site.secret"
+    secret.write_text(SITE_SECRET + "\n", encoding="utf-8")
+    text = signer.issue(Statement.TEST)
+    code, document = _check_json(
+        "--text", text, "--trust", certificate, "--at", NOW.isoformat(), "--secret-file", secret
+    )
+    assert code == 0, document
+    assert document["format"] == "dcc"
+    assert document["colour"] == "green"
+    assert document["label"] == "G******* M******************"
+    assert document["subject"] == person_pseudonym(
+        SITE_SECRET.encode(),
+        family="MUSTERFRAU<GOESSINGER",
+        given="GABRIELE",
+        birth_date="1998-02-26",
+    )
+    assert (document["issuer"], document["kid"]) == ("AT", signer.kid)
+    code, document = _check_json("--text", text, "--trust", certificate, "--at", NOW.isoformat())
+    assert (code, document["subject"]) == (0, None)  # no site secret, no pseudonym
+    later = (NOW + timedelta(days=400)).isoformat()
+    code, document = _check_json("--text", text, "--trust", certificate, "--at", later)
+    assert (code, document["check"]) == (1, "expired")
+
+
+def _card_issuer_jwks(tmp_path: Path, card_issuer: ShcIssuer, revoked: list[str]) -> Path:
+    jwks = tmp_path / "issuer" / ".well-known" / "jwks.json"
+    (jwks.parent / "crl").mkdir(parents=True)
+    jwks.write_text(json.dumps({"keys": [card_issuer.jwk(crlVersion=1)]}), encoding="utf-8")
+    crl = {"kid": card_issuer.kid, "method": "rid", "ctr": 1, "rids": revoked}
+    (jwks.parent / "crl" / f"{card_issuer.kid}.json").write_text(json.dumps(crl))
+    return jwks
+
+
+def test_check_health_card_chunks_given_one_after_another(tmp_path: Path) -> None:
+    card_issuer = ShcIssuer()
+    jwks = _card_issuer_jwks(tmp_path, card_issuer, ["gone"])
+    parts = [part.decode() for part in chunks(card_issuer.jws(), 3)]
+    at = ("--trust", jwks, "--at", NOW.isoformat())
+    code, document = _check_json(*at, "--text", parts[0], "--text", parts[2], "--text", parts[1])
+    assert (code, document["format"], document["check"]) == (0, "shc", "valid")
+    code, document = _check_json(*at, "--text", parts[0])
+    assert (code, document["reasons"]) == (1, ["chunk 1 of 3 read, waiting for 2, 3"])
+    revoked = qr(card_issuer.jws(card_issuer.payload(rid="gone"))).decode()
+    code, document = _check_json(*at, "--text", revoked)
+    assert (code, document["check"]) == (1, "revoked")
+
+
+def test_check_an_image_showing_all_chunks_of_a_card(tmp_path: Path) -> None:
+    card_issuer = ShcIssuer()
+    jwks = _card_issuer_jwks(tmp_path, card_issuer, [])
+    tiles = []
+    for part in chunks(card_issuer.jws(), 2):
+        tile = tmp_path / "tile.png"
+        segno.make(part.decode(), error="l", micro=False).save(str(tile), scale=4, border=4)
+        tiles.append(cv2.imread(str(tile), cv2.IMREAD_GRAYSCALE))
+    height = max(tile.shape[0] for tile in tiles)
+    padded = [np.pad(t, ((0, height - t.shape[0]), (0, 0)), constant_values=255) for t in tiles]
+    image = tmp_path / "card.png"
+    cv2.imwrite(str(image), np.hstack(padded))
+    result = _invoke("check", "--json", "--image", image, "--trust", jwks, "--at", NOW.isoformat())
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["check"] == "valid"
+    assert result.stderr == ""
+
+
+def test_check_with_an_unusable_secret_file_exits_2(tmp_path: Path) -> None:
+    short = tmp_path / "short.secret"
+    short.write_text("short", encoding="utf-8")
+    result = _invoke("check", "--text", "HC1:X", "--secret-file", short)
+    assert result.exit_code == 2
+    assert "--secret-file" in result.stderr and "at least 16 bytes" in result.stderr
+
+
+def test_keys_import_a_signer_certificate_and_a_card_issuer(tmp_path: Path) -> None:
+    directory = _keys(tmp_path)
+    signer, card_issuer = DccSigner.generate(), ShcIssuer()
+    certificate = tmp_path / "signer.crt"
+    certificate.write_bytes(signer.pem)
+    result = _invoke("keys", "import", "--dir", directory, certificate)
+    assert result.exit_code == 0, result.output
+    assert f"imported {signer.kid} (dcc, AT)" in result.stdout
+    jwks = _card_issuer_jwks(tmp_path, card_issuer, ["gone.1700000000"])
+    refused = _invoke("keys", "import", "--dir", directory, jwks)
+    assert refused.exit_code == 2 and "--issuer" in refused.stderr
+    result = _invoke("keys", "import", "--dir", directory, jwks, "--issuer", ISS)
+    assert result.exit_code == 0, result.output
+
+    trust_file = directory / "trust.json"
+    trust = load_trust_list(trust_file)
+    assert trust.version == 3
+    assert trust.keys[signer.kid].format is KeyFormat.DCC
+    card_key = trust.keys[card_issuer.kid]
+    assert (card_key.format, card_key.issuer) == (KeyFormat.SHC, ISS)
+    assert card_key.revocations is not None and card_key.revocations.rids == {"gone": 1700000000}
+    card = qr(card_issuer.jws()).decode()
+    at = ("--trust", trust_file, "--at", NOW.isoformat())
+    assert _check_json("--text", card, *at)[1]["check"] == "valid"
+    assert _check_json("--text", signer.issue(), *at)[1]["check"] == "valid"
+
+    result = _invoke("keys", "revoke", "--dir", directory, "--kid", signer.kid)
+    assert result.exit_code == 0, result.output
+    assert _check_json("--text", signer.issue(), *at)[1]["check"] == "unknown-issuer"
+
+
+def test_keys_import_refuses_what_is_no_key_file(tmp_path: Path) -> None:
+    directory = _keys(tmp_path)
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello", encoding="utf-8")
+    result = _invoke("keys", "import", "--dir", directory, junk)
+    assert result.exit_code == 2
+    assert "not a trust list, JWKS or certificate" in result.stderr
+    assert load_trust_list(directory / "trust.json").version == 1

@@ -1,1 +1,1 @@
-"""Code formats (community pass, later the EU DCC), the COSE pipeline they share, trust lists."""
+"""Code formats (community pass, EU DCC, SMART Health Card), what they share, trust lists."""

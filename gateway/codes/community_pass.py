@@ -15,12 +15,13 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import cbor2
 
 from gateway.codes import cose
 from gateway.codes.cose import CoseError, Layer, PrivateKey
+from gateway.codes.times import CLOCK_SKEW
 from gateway.codes.trust import TrustedKey, TrustStore
 from gateway.core.values import CodeCheck, CodeStatus, Credential
 
@@ -28,8 +29,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = b"CP1:"
 NAME = "cp1"
-# A gate's clock may run behind the server's; a pass issued moments ago is not "future".
-CLOCK_SKEW = timedelta(minutes=5)
 
 _MAX_TEXT = 64
 _MAX_KID = 64  # ours have 8 bytes; the bound keeps a hostile one out of details and logs

@@ -200,9 +200,11 @@ def _judge(key: TrustedKey, claims: HealthCertificate, now: datetime) -> tuple[C
     if key.not_after is not None and now > key.not_after:
         return CodeCheck.EXPIRED, f"the signing key expired at {key.not_after.isoformat()}"
     if signer is not None and now > signer.not_after:
-        return CodeCheck.EXPIRED, f"the signer certificate expired at {signer.not_after}"
+        expired = signer.not_after.isoformat()
+        return CodeCheck.EXPIRED, f"the signer certificate expired at {expired}"
     if signer is not None and now < signer.not_before:
-        return CodeCheck.NOT_YET_VALID, f"the signer certificate is valid from {signer.not_before}"
+        valid_from = signer.not_before.isoformat()
+        return CodeCheck.NOT_YET_VALID, f"the signer certificate is valid from {valid_from}"
     # exp itself is the last valid second: the EU test data accepts a check at exactly exp.
     if now > claims.expires_at:
         return CodeCheck.EXPIRED, f"expired at {claims.expires_at.isoformat()}"

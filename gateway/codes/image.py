@@ -10,13 +10,17 @@ import zxingcpp
 
 from gateway.core.errors import CheckpointError
 
+# QR codes only: with every symbology on, the modules of a QR code also read as stray
+# one-dimensional barcodes.
+_QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+
 
 class ImageError(CheckpointError):
     """The file cannot be read as an image."""
 
 
 def decode_image(path: Path) -> list[bytes]:
-    """The raw payloads of all codes found in the image, in reading order; [] when none."""
+    """The raw payloads of all QR codes found in the image, in reading order; [] when none."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -25,4 +29,4 @@ def decode_image(path: Path) -> list[bytes]:
     gray = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
     if gray is None:
         raise ImageError(f"{path}: not an image format OpenCV can read")
-    return [bytes(barcode.bytes) for barcode in zxingcpp.read_barcodes(gray)]
+    return [bytes(barcode.bytes) for barcode in zxingcpp.read_barcodes(gray, formats=_QR)]

@@ -15,10 +15,12 @@ def inflate(data: bytes, *, wbits: int) -> bytes:
     """The decompressed data; ValueError says what is wrong (also a too large result)."""
     inflater = zlib.decompressobj(wbits)
     try:
-        inflated = inflater.decompress(data, MAX_INFLATED)
+        # One byte more than allowed: getting it proves the limit is crossed, whether the
+        # rest waits in the input or already inside the inflater.
+        inflated = inflater.decompress(data, MAX_INFLATED + 1)
     except zlib.error:
         raise ValueError("corrupt DEFLATE data") from None
-    if inflater.unconsumed_tail:
+    if len(inflated) > MAX_INFLATED:
         raise ValueError(f"inflates to more than {MAX_INFLATED} bytes")
     if not inflater.eof:
         raise ValueError("truncated DEFLATE data")

@@ -6,11 +6,15 @@ Layout of a key directory (the directory itself is mode 0700):
                       (kid, alg, created_at); no secret material
     <kid as hex>.pem  the private key of each kept key, PKCS#8 PEM, mode 0600
     site.secret       the site secret for subject pseudonyms (random hex text), mode 0600
-    trust.json        the trust list last written: the public keys of every kept key
+    imported.json     keys of other issuers taken into the trust list (EU DCC signer
+                      certificates, SMART Health Card issuer keys), as trust-list JSON
+    trust.json        the trust list last written: the public keys of every kept key and
+                      every imported one
 
 New passes are signed with the active key. Rotating makes a new key active and keeps the old
 ones in the trust list, so passes they signed stay valid until they are revoked. Every change
-writes trust.json with the next version, so gateways take it as newer than the one they hold.
+(also importing or revoking another issuer's key) writes trust.json with the next version, so
+gateways take it as newer than the one they hold.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,12 +34,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from gateway.codes.cose import Algorithm, PrivateKey, PublicKey
 from gateway.codes.files import write_atomic
-from gateway.codes.trust import TrustedKey, TrustList, save_trust_list
+from gateway.codes.trust import (
+    TrustedKey,
+    TrustList,
+    TrustListError,
+    load_trust_list,
+    save_trust_list,
+    trust_list_json,
+)
 from gateway.core.errors import CheckpointError
 
 KEYRING_FILE = "keyring.json"
 SECRET_FILE = "site.secret"
 TRUST_FILE = "trust.json"
+IMPORTED_FILE = "imported.json"
 SIGNING_ALGORITHMS = (Algorithm.EDDSA, Algorithm.ES256)
 MIN_SECRET_BYTES = 16
 
@@ -104,9 +117,12 @@ class Keyring:
 class KeyDirectory:
     """One key directory; open it with `create()` or `open()`."""
 
-    def __init__(self, path: Path, keyring: Keyring) -> None:
+    def __init__(
+        self, path: Path, keyring: Keyring, imported: Mapping[str, TrustedKey] | None = None
+    ) -> None:
         self.path = path
         self._keyring = keyring
+        self._imported = dict(imported or {})
 
     @classmethod
     def create(
@@ -141,11 +157,20 @@ class KeyDirectory:
             keyring = _keyring_from_document(document)
         except (KeyError, TypeError, ValueError) as exc:
             raise KeyDirectoryError(f"{keyring_path}: malformed: {exc!s}") from None
-        return cls(path, keyring)
+        try:
+            imported = load_trust_list(path / IMPORTED_FILE).keys
+        except TrustListError as exc:
+            raise KeyDirectoryError(str(exc)) from None
+        return cls(path, keyring, imported)
 
     @property
     def keyring(self) -> Keyring:
         return self._keyring
+
+    @property
+    def imported(self) -> Mapping[str, TrustedKey]:
+        """Keys of other issuers in the trust list, by kid."""
+        return dict(self._imported)
 
     @property
     def secret_path(self) -> Path:
@@ -176,11 +201,28 @@ class KeyDirectory:
         self._commit(replace(self._keyring, active=kid, keys=(*self._keyring.keys, kept)), now)
         return kid
 
+    def import_keys(self, keys: Iterable[TrustedKey], *, now: datetime) -> TrustList:
+        """Trust other issuers' keys (replacing any with the same kid, e.g. a newer CRL)."""
+        imported = dict(self._imported)
+        for key in keys:
+            if key.kid in self._keyring.kids:
+                raise KeyDirectoryError(f"{key.kid} is one of this directory's own keys")
+            if not key.issuer:
+                raise KeyDirectoryError(f"key {key.kid} names no issuer; give one")
+            imported[key.kid] = key
+        self._save_imported(imported)
+        return self._commit(self._keyring, now)
+
     def revoke(self, kid: str, *, now: datetime) -> None:
-        """Remove a key from the trust list and delete its private key."""
+        """Remove a key from the trust list: an imported one, or a kept one with its private key."""
+        if kid in self._imported:
+            self._save_imported({k: v for k, v in self._imported.items() if k != kid})
+            self._commit(self._keyring, now)
+            return
         kept = self._keyring.kids
         if kid not in kept:
-            raise KeyDirectoryError(f"no key {kid!r} here; kept keys: {', '.join(kept)}")
+            trusted = ", ".join((*kept, *self._imported))
+            raise KeyDirectoryError(f"no key {kid!r} here; trusted keys: {trusted}")
         if kid == self._keyring.active:
             raise KeyDirectoryError(f"{kid} is the active signing key; rotate, then revoke it")
         remaining = tuple(key for key in self._keyring.keys if key.kid != kid)
@@ -193,21 +235,30 @@ class KeyDirectory:
         """Write the trust list again with the next version (e.g. to refresh `issued_at`)."""
         return self._commit(self._keyring, now)
 
+    def _save_imported(self, imported: dict[str, TrustedKey]) -> None:
+        write_atomic(
+            self.path / IMPORTED_FILE,
+            trust_list_json(TrustList(keys=imported)).encode("utf-8"),
+            mode=0o644,
+        )
+        self._imported = imported
+
     def _commit(self, keyring: Keyring, now: datetime) -> TrustList:
         keyring = replace(keyring, version=keyring.version + 1)
+        own = {
+            key.kid: TrustedKey(
+                kid=key.kid,
+                issuer=keyring.issuer,
+                alg=key.alg,
+                public_key=self._private_key(key.kid).public_key(),
+            )
+            for key in keyring.keys
+        }
         trust_list = TrustList(
             version=keyring.version,
             issued_at=now,
             site=keyring.site,
-            keys={
-                key.kid: TrustedKey(
-                    kid=key.kid,
-                    issuer=keyring.issuer,
-                    alg=key.alg,
-                    public_key=self._private_key(key.kid).public_key(),
-                )
-                for key in keyring.keys
-            },
+            keys={**self._imported, **own},
         )
         # The keyring first: its version is then taken even if writing the list fails.
         write_atomic(self.path / KEYRING_FILE, _keyring_json(keyring).encode(), mode=0o600)

@@ -29,7 +29,7 @@ class RevocationList:
     rids: Mapping[str, int | None] = field(default_factory=dict)
 
     @classmethod
-    def from_entries(cls, ctr: int, entries: Any) -> RevocationList:
+    def from_entries(cls, ctr: Any, entries: Any) -> RevocationList:
         """From the `ctr` and `rids` of a CRL; ValueError names a bad entry."""
         if isinstance(ctr, bool) or not isinstance(ctr, int) or ctr < 0:
             raise ValueError(f"ctr must be a whole number >= 0, not {ctr!r}")

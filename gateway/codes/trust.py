@@ -36,10 +36,12 @@ from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.codes.certificates import SignerCertificate
 from gateway.codes.cose import Algorithm, PublicKey, algorithm_of
 from gateway.codes.files import write_atomic
+from gateway.codes.jose import thumbprint
 from gateway.codes.revocation import RevocationList
 from gateway.core.errors import CheckpointError
 
@@ -161,16 +163,33 @@ def _key_from_entry(entry: Any) -> TrustedKey:
         raise ValueError("public_key is not a public key we can read") from None
     if not isinstance(loaded, PublicKey) or algorithm_of(loaded) is not alg:
         raise ValueError(f"public_key is not an {alg.label} key")
+    key_format = _key_format(entry.get("format", KeyFormat.CP1.value))
+    if key_format is KeyFormat.SHC and not _is_thumbprint(entry["kid"], loaded):
+        raise ValueError("the kid of a health-card key is its P-256 key's RFC 7638 thumbprint")
     return TrustedKey(
         kid=entry["kid"],
         issuer=entry["issuer"],
         alg=alg,
         public_key=loaded,
         not_after=_optional_time(entry.get("not_after"), "not_after"),
-        format=KeyFormat(entry.get("format", KeyFormat.CP1)),
+        format=key_format,
         certificate=_optional_certificate(entry.get("certificate"), der),
         revocations=_optional_crl(entry.get("crl")),
     )
+
+
+def _key_format(value: Any) -> KeyFormat:
+    try:
+        return KeyFormat(value)
+    except ValueError:
+        allowed = ", ".join(f.value for f in KeyFormat)
+        raise ValueError(f"format {value!r} is not one of {allowed}") from None
+
+
+def _is_thumbprint(kid: str, public_key: PublicKey) -> bool:
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        return False
+    return isinstance(public_key.curve, ec.SECP256R1) and kid == thumbprint(public_key)
 
 
 def _optional_certificate(value: Any, public_key_der: bytes) -> SignerCertificate | None:

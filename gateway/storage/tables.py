@@ -64,3 +64,44 @@ class CounterRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     value: int
+
+
+class UserRow(SQLModel, table=True):
+    """A local account of the web UI: a manager, a technician or the guards' shared PIN."""
+
+    __tablename__ = "users"
+
+    username: str = Field(primary_key=True, max_length=64)
+    role: str = Field(index=True)
+    secret_hash: str  # argon2id: the password or PIN itself is never stored
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class WebSessionRow(SQLModel, table=True):
+    """A signed-in browser. Only a digest of its cookie is stored."""
+
+    __tablename__ = "web_sessions"
+
+    token_digest: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=64)
+    role: str
+    actor: str  # who the session's actions are recorded as (a guard types a name)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+
+
+class AuditRow(SQLModel, table=True):
+    """Who did what through the web UI: exports, overrides and other guard actions, sign-ins."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    actor: str
+    role: str
+    action: str = Field(index=True)
+    entry_id: str | None = Field(default=None, max_length=36)
+    detail: str = ""

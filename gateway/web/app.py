@@ -1,56 +1,51 @@
-"""The web app factory: guard screen, server push of verdicts, status API."""
+"""The web app factory: guard screen, manager dashboard, technician pages, and their API."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, Response
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from gateway.core.values import Entry
-from gateway.service.events import EventBus
-from gateway.service.status import GatewayStatus
-from gateway.web.schemas import PassagePublic, StatusPublic
+from gateway.core.errors import ActionNotAllowedError, EntryNotFoundError, NotRecordedError
+from gateway.web.access import AccessError, Role, SignInThrottled
+from gateway.web.deps import Services, is_local, may_watch, signed_in
+from gateway.web.i18n import catalog_path
+from gateway.web.origin import SameOriginMiddleware
+from gateway.web.routes import auth, guard, manager, technician
+from gateway.web.services import DoctorCheck, WebServices
+
+__all__ = ["DoctorCheck", "WebServices", "create_app"]
 
 STATIC = Path(__file__).parent / "static"
 
-
-@dataclass(frozen=True, slots=True)
-class WebServices:
-    """Everything the routes need, handed over by the composition root."""
-
-    bus: EventBus
-    status: Callable[[], GatewayStatus]
-    recent: Callable[[int], list[Entry]]
-    metrics: Callable[[], bytes]
-    stopping: asyncio.Event
+_ACCESS_STATUS = {
+    "wrong-credentials": 401,
+    "forbidden": 403,
+    "already-set-up": 409,
+    "no-account": 404,
+}
 
 
 def create_app(services: WebServices) -> FastAPI:
-    app = FastAPI(title="checkpoint-gateway", version="1")
+    app = FastAPI(
+        title="checkpoint-gateway",
+        version="1",
+        description="The gate's screens: guard verdicts and actions, manager dashboard, "
+        "technician diagnostics. Error bodies carry a message key in `detail`.",
+    )
     app.state.services = services
+    app.add_middleware(SameOriginMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/", include_in_schema=False)
-    async def guard_screen() -> FileResponse:
-        return FileResponse(STATIC / "guard.html")
-
-    @app.get("/api/passages", response_model=list[PassagePublic])
-    async def recent_passages(svc: Services, limit: int = 10) -> list[PassagePublic]:
-        """The latest recorded passages, newest first."""
-        entries = await asyncio.to_thread(svc.recent, max(1, min(limit, 100)))
-        return [PassagePublic.from_entry(e, recorded=True) for e in entries]
-
-    @app.get("/api/status", response_model=StatusPublic)
-    async def status(svc: Services) -> StatusPublic:
-        """Devices, sync and clock health, as the guard banner shows them."""
-        return StatusPublic.from_status(await asyncio.to_thread(svc.status))
+    _add_error_handlers(app)
+    _add_pages(app)
+    app.include_router(auth.router)
+    app.include_router(guard.router)
+    app.include_router(guard.actions)
+    app.include_router(manager.router)
+    app.include_router(technician.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(svc: Services) -> Response:
@@ -58,26 +53,80 @@ def create_app(services: WebServices) -> FastAPI:
         body = await asyncio.to_thread(svc.metrics)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.get("/api/events", response_class=EventSourceResponse)
-    async def events(svc: Services) -> AsyncIterator[ServerSentEvent]:
-        """Server push of each passage as it is decided."""
-        async with svc.bus.subscribe() as queue:
-            while not svc.stopping.is_set():
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=1.0)
-                except TimeoutError:
-                    continue
-                yield ServerSentEvent(
-                    data=PassagePublic.from_event(event).model_dump(mode="json"),
-                    event="passage",
-                )
+    @app.get("/i18n/{language}.json", include_in_schema=False)
+    async def catalog(language: str) -> Response:
+        path = catalog_path(language)
+        if path is None:
+            return JSONResponse({"detail": "no-catalog"}, status_code=404)
+        return FileResponse(path, media_type="application/json")
 
     return app
 
 
-def _services(request: Request) -> WebServices:
-    services: WebServices = request.app.state.services
-    return services
+def _add_pages(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def guard_screen(request: Request) -> Response:
+        principal = await signed_in(request)
+        if not may_watch(request, principal):
+            return RedirectResponse("/login?next=/", status_code=303)
+        return FileResponse(STATIC / "guard.html")
+
+    @app.get("/login", include_in_schema=False)
+    async def login(request: Request, svc: Services) -> Response:
+        if await asyncio.to_thread(svc.access.needs_setup):
+            return RedirectResponse("/setup", status_code=303)
+        return FileResponse(STATIC / "login.html")
+
+    @app.get("/setup", include_in_schema=False)
+    async def setup(request: Request, svc: Services) -> Response:
+        if not await asyncio.to_thread(svc.access.needs_setup):
+            return RedirectResponse("/login", status_code=303)
+        # The page itself explains that setup is only possible on the gateway's computer.
+        return FileResponse(STATIC / "setup.html", status_code=200 if is_local(request) else 403)
+
+    for path, page, role in (
+        ("/manager", "manager.html", Role.MANAGER),
+        ("/technician", "technician.html", Role.TECHNICIAN),
+    ):
+        app.add_api_route(path, _role_page(path, page, role), include_in_schema=False)
 
 
-Services = Annotated[WebServices, Depends(_services)]
+def _role_page(path: str, page: str, role: Role):  # type: ignore[no-untyped-def]
+    async def serve(request: Request, svc: Services) -> Response:
+        if await asyncio.to_thread(svc.access.needs_setup):
+            return RedirectResponse("/setup", status_code=303)
+        principal = await signed_in(request)
+        if principal is None:
+            return RedirectResponse(f"/login?next={path}", status_code=303)
+        if principal.role is not role:
+            return FileResponse(STATIC / "forbidden.html", status_code=403)
+        return FileResponse(STATIC / page)
+
+    return serve
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SignInThrottled)
+    async def throttled(request: Request, exc: SignInThrottled) -> Response:
+        return JSONResponse(
+            {"detail": exc.code, "message": str(exc), "retry_after": exc.retry_after_s},
+            status_code=429,
+            headers={"retry-after": str(int(exc.retry_after_s))},
+        )
+
+    @app.exception_handler(AccessError)
+    async def refused(request: Request, exc: AccessError) -> Response:
+        status = _ACCESS_STATUS.get(exc.code, 400)
+        return JSONResponse({"detail": exc.code, "message": str(exc)}, status_code=status)
+
+    @app.exception_handler(ActionNotAllowedError)
+    async def not_allowed(request: Request, exc: ActionNotAllowedError) -> Response:
+        return JSONResponse({"detail": "action-not-allowed", "message": str(exc)}, status_code=409)
+
+    @app.exception_handler(EntryNotFoundError)
+    async def not_found(request: Request, exc: EntryNotFoundError) -> Response:
+        return JSONResponse({"detail": "no-entry", "message": str(exc)}, status_code=404)
+
+    @app.exception_handler(NotRecordedError)
+    async def not_recorded(request: Request, exc: NotRecordedError) -> Response:
+        return JSONResponse({"detail": "not-recorded", "message": str(exc)}, status_code=503)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.core.values import NewEntry
 from gateway.service.events import PassageEvent
 from gateway.service.status import GatewayStatus
+from gateway.storage.audit import AuditRecord
+from gateway.web.logbuffer import LogLine
+from gateway.web.records import GateSync, Period, Stats
 
 
 class PassagePublic(BaseModel):
@@ -27,6 +32,10 @@ class PassagePublic(BaseModel):
     lane: str
     direction: str
     occurred_at: datetime
+    code_format: str
+    override_by: str | None = None
+    override_reason: str | None = None
+    confirmed_by: str | None = None
 
     @classmethod
     def from_entry(cls, entry: NewEntry, *, recorded: bool, kind: str = "verdict") -> PassagePublic:
@@ -44,6 +53,10 @@ class PassagePublic(BaseModel):
             lane=entry.lane,
             direction=entry.direction.value,
             occurred_at=entry.occurred_at,
+            code_format=entry.code_format,
+            override_by=entry.override.by if entry.override else None,
+            override_reason=entry.override.reason if entry.override else None,
+            confirmed_by=entry.confirmed_by,
         )
 
     @classmethod
@@ -54,6 +67,7 @@ class PassagePublic(BaseModel):
 class DevicePublic(BaseModel):
     name: str
     kind: str
+    role: Literal["scanner", "thermal"]
     state: str
     reason: str
 
@@ -75,13 +89,21 @@ class StatusPublic(BaseModel):
     policy_problem: str
 
     @classmethod
-    def from_status(cls, status: GatewayStatus) -> StatusPublic:
+    def from_status(
+        cls, status: GatewayStatus, thermal_names: frozenset[str] = frozenset()
+    ) -> StatusPublic:
         return cls(
             site=status.site,
             gate=status.gate,
             gate_name=status.gate_name,
             devices=[
-                DevicePublic(name=d.name, kind=d.kind, state=d.state.value, reason=d.reason)
+                DevicePublic(
+                    name=d.name,
+                    kind=d.kind,
+                    role="thermal" if d.name in thermal_names else "scanner",
+                    state=d.state.value,
+                    reason=d.reason,
+                )
                 for d in status.devices
             ],
             mqtt_enabled=status.mqtt_enabled,
@@ -95,3 +117,234 @@ class StatusPublic(BaseModel):
             database_problem=status.database_problem,
             policy_problem=status.policy_problem,
         )
+
+
+# -- access ------------------------------------------------------------------------------
+
+
+class ErrorPublic(BaseModel):
+    """A refusal: `detail` is a message key the pages translate (`errors.<detail>`)."""
+
+    detail: str
+    message: str = ""
+
+
+class MePublic(BaseModel):
+    """Who this browser is signed in as, and what the pages should offer."""
+
+    signed_in: bool
+    role: str | None
+    name: str | None
+    needs_setup: bool
+    local: bool  # on the gateway's own computer (setup is only offered there)
+    kiosk: bool  # the verdict view is open here without signing in
+
+
+class SetupRequest(BaseModel):
+    manager: str = Field(max_length=32)
+    manager_password: str = Field(max_length=128)
+    technician: str = Field(max_length=32)
+    technician_password: str = Field(max_length=128)
+    guard_pin: str = Field(max_length=12)
+
+
+class SignInRequest(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=128)
+
+
+class PinRequest(BaseModel):
+    pin: str = Field(max_length=12)
+    name: str = Field("", max_length=32, description="the guard on duty, recorded with actions")
+
+
+class ChangeSecretRequest(BaseModel):
+    username: str = Field(max_length=64)
+    secret: str = Field(max_length=128)
+
+
+# -- guard actions -----------------------------------------------------------------------
+
+
+class ConfirmRequest(BaseModel):
+    colour: Literal["green", "yellow", "red"]
+
+
+class OverrideRequest(BaseModel):
+    decision: Literal["admit", "refer", "deny"]
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class HandheldRequest(BaseModel):
+    celsius: float = Field(ge=20.0, le=50.0)
+
+
+class VisitorRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=40)
+    phone: str = Field(min_length=4, max_length=20)
+    unit: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=1, max_length=40)
+    direction: Literal["in", "out"] = "in"
+    celsius: float | None = Field(None, ge=20.0, le=50.0)
+
+
+# -- manager ---------------------------------------------------------------------------
+
+
+class StatsPublic(BaseModel):
+    first: str
+    last: str
+    total: int
+    admit: int
+    refer: int
+    deny: int
+    entering: int
+    leaving: int
+    fever: int
+    red: int
+    yellow: int
+    overrides: int
+    visitors: int
+    hourly_in: list[int]
+    hourly_out: list[int]
+
+    @classmethod
+    def from_stats(cls, stats: Stats, period: Period) -> StatsPublic:
+        return cls(
+            first=period.first.isoformat(),
+            last=period.last.isoformat(),
+            total=stats.total,
+            admit=stats.admit,
+            refer=stats.refer,
+            deny=stats.deny,
+            entering=stats.entering,
+            leaving=stats.leaving,
+            fever=stats.fever,
+            red=stats.red,
+            yellow=stats.yellow,
+            overrides=stats.overrides,
+            visitors=stats.visitors,
+            hourly_in=stats.hourly_in,
+            hourly_out=stats.hourly_out,
+        )
+
+
+class RecordPublic(BaseModel):
+    """One entry in the manager's list (no pseudonym, no payload digest)."""
+
+    id: str
+    seq: int
+    gate: str
+    site: str
+    lane: str
+    direction: str
+    occurred_at: datetime
+    decision: str
+    reasons: list[str]
+    temperature_c: float | None
+    temperature_source: str | None
+    code_format: str
+    code_check: str
+    code_status: str
+    label: str | None
+    override_by: str | None
+    override_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RecordPublic:
+        return cls(
+            id=row["id"],
+            seq=row["seq"],
+            gate=row["gate"],
+            site=row["site"],
+            lane=row["lane"],
+            direction=row["direction"],
+            occurred_at=datetime.fromisoformat(row["occurred_at"]),
+            decision=row["decision"],
+            reasons=json.loads(row["reasons"]),
+            temperature_c=row["temperature_c"],
+            temperature_source=row["temperature_source"],
+            code_format=row["code_format"],
+            code_check=row["code_check"],
+            code_status=row["code_status"],
+            label=row["subject_label"],
+            override_by=row["override_by"],
+            override_reason=row["override_reason"],
+        )
+
+
+class RecordPage(BaseModel):
+    total: int
+    offset: int
+    items: list[RecordPublic]
+
+
+class GateSyncPublic(BaseModel):
+    site: str
+    gate: str
+    state: str
+    backlog: int | None
+    oldest_unsynced: datetime | None
+    last_seen: datetime | None
+
+    @classmethod
+    def from_gate(cls, gate: GateSync) -> GateSyncPublic:
+        return cls(
+            site=gate.site,
+            gate=gate.gate,
+            state=gate.state,
+            backlog=gate.backlog,
+            oldest_unsynced=gate.oldest_unsynced,
+            last_seen=gate.last_seen,
+        )
+
+
+class AuditPublic(BaseModel):
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    entry_id: str | None
+    detail: str
+
+    @classmethod
+    def from_record(cls, record: AuditRecord) -> AuditPublic:
+        return cls(
+            at=record.at,
+            actor=record.actor,
+            role=record.role,
+            action=record.action,
+            entry_id=record.entry_id,
+            detail=record.detail,
+        )
+
+
+# -- technician ------------------------------------------------------------------------
+
+
+class ConfigPublic(BaseModel):
+    """The configuration in force; every secret replaced by a mark."""
+
+    settings: dict[str, Any]
+
+
+class DoctorCheckPublic(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class DoctorPublic(BaseModel):
+    available: bool
+    checks: list[DoctorCheckPublic]
+
+
+class LogLinePublic(BaseModel):
+    at: datetime
+    level: str
+    logger: str
+    message: str
+
+    @classmethod
+    def from_line(cls, line: LogLine) -> LogLinePublic:
+        return cls(at=line.at, level=line.level, logger=line.logger, message=line.message)

@@ -177,4 +177,43 @@ def test_algorithm_labels() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         Algorithm.from_label("HS256")
     with pytest.raises(ValueError, match="unsupported"):
-        cose.algorithm_of(ec.generate_private_key(ec.SECP384R1()).public_key())
+        cose.algorithm_of(ec.generate_private_key(ec.SECP256K1()).public_key())
+
+
+@pytest.mark.parametrize("curve", [ec.SECP384R1(), ec.SECP521R1()], ids=["P-384", "P-521"])
+def test_es256_on_larger_nist_curves(curve: ec.EllipticCurve) -> None:
+    """COSE ties ES256 to SHA-256, not to P-256; DCC signers use P-384 too."""
+    key = ec.generate_private_key(curve)
+    assert cose.algorithm_of(key.public_key()) is Algorithm.ES256
+    message = cose.parse_sign1(cose.sign1(b"p", key, KID))
+    assert len(message.signature) == 2 * ((curve.key_size + 7) // 8)
+    cose.verify_signature(message, key.public_key())
+
+
+def test_der_signature_needs_the_curve_length() -> None:
+    with pytest.raises(ValueError, match="has 96 bytes, not 64"):
+        cose.der_signature(b"\x01" * 64, ec.SECP384R1())
+
+
+def test_zlib_can_be_required() -> None:
+    message = cose.sign1(b"p", ed25519.Ed25519PrivateKey.generate(), KID)
+    plain = PREFIX + base45.b45encode(message)
+    assert cose.decode_text(plain, PREFIX).payload == b"p"
+    with pytest.raises(CoseError) as caught:
+        cose.decode_text(plain, PREFIX, require_zlib=True)
+    assert caught.value.layer is Layer.COMPRESSION
+    assert cose.decode_text(_text(message), PREFIX, require_zlib=True).payload == b"p"
+
+
+def test_alg_may_be_unprotected_but_must_still_fit_the_key() -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    message = cose.parse_sign1(cbor2.dumps(_signed(key, {4: KID}, {1: -8})))
+    assert message.alg == Algorithm.EDDSA
+    cose.verify_signature(message, key.public_key())
+    swapped = cose.parse_sign1(cbor2.dumps(_signed(key, {4: KID}, {1: -7})))
+    with pytest.raises(CoseError, match="does not match"):
+        cose.verify_signature(swapped, key.public_key())
+
+
+def test_a_text_longer_than_a_qr_code_is_refused() -> None:
+    assert _layer_of(PREFIX + b"A" * (cose.MAX_TEXT + 1)) is Layer.BASE45

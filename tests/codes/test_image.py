@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import cv2
@@ -8,6 +10,8 @@ import pytest
 import segno
 
 from gateway.codes.image import ImageError, decode_image
+
+CONFORMANCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance"
 
 
 def test_decodes_a_qr_code_from_a_png(tmp_path: Path) -> None:
@@ -33,3 +37,13 @@ def test_a_file_that_is_no_image_is_an_error(tmp_path: Path, content: bytes) -> 
 def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="cannot read"):
         decode_image(tmp_path / "absent.png")
+
+
+def test_only_qr_codes_are_read(tmp_path: Path) -> None:
+    """The modules of some QR codes also read as one-dimensional barcodes (this one as a
+    Codabar): only the QR code is a code here."""
+    case = CONFORMANCE / "dcc" / "CY" / "7.json"
+    document = json.loads(case.read_text(encoding="utf-8"))
+    path = tmp_path / "code.png"
+    path.write_bytes(base64.b64decode(document["2DCODE"]))
+    assert decode_image(path) == [document["PREFIX"].encode()]

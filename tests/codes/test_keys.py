@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 from gateway.codes.community_pass import CommunityPassFormat, issue_pass
 from gateway.codes.cose import Algorithm
+from gateway.codes.dcc import DccFormat
 from gateway.codes.keys import (
     KeyDirectory,
     KeyDirectoryError,
@@ -19,9 +20,11 @@ from gateway.codes.keys import (
     key_id,
     read_secret,
 )
-from gateway.codes.trust import TrustStore, load_trust_list
+from gateway.codes.trust import KeyFormat, TrustStore, load_trust_list
 from gateway.core.values import CodeCheck, CodeStatus
+from tests.codes.dcc_issuer import DccSigner
 from tests.codes.issuer import NOW
+from tests.codes.shc_issuer import ShcIssuer
 
 
 def _create(path: Path, alg: Algorithm = Algorithm.EDDSA) -> KeyDirectory:
@@ -154,3 +157,52 @@ def test_short_secret_is_refused(tmp_path: Path) -> None:
         read_secret(secret)
     with pytest.raises(KeyDirectoryError, match="cannot read"):
         read_secret(tmp_path / "absent")
+
+
+def test_imported_keys_join_the_trust_list_and_survive_changes(tmp_path: Path) -> None:
+    keys = _create(tmp_path)
+    signer, card_issuer = DccSigner.generate(), ShcIssuer()
+    imported = [signer.trusted_key(), card_issuer.trusted_key(revoked=["abc"])]
+    trust = keys.import_keys(imported, now=NOW)
+    assert trust.version == 2
+    assert set(trust.keys) == {keys.keyring.active, signer.kid, card_issuer.kid}
+    assert _mode(tmp_path / "imported.json") == 0o644
+
+    keys.rotate(alg=Algorithm.ES256, now=NOW)
+    reopened = KeyDirectory.open(tmp_path)
+    assert set(reopened.imported) == {signer.kid, card_issuer.kid}
+    on_disk = load_trust_list(reopened.trust_list_path)
+    assert on_disk.version == 3
+    assert on_disk.keys[signer.kid].format is KeyFormat.DCC
+    assert on_disk.keys[card_issuer.kid].revocations == imported[1].revocations
+    store = TrustStore(on_disk)
+    assert DccFormat(store).verify(signer.issue().encode(), NOW).check is CodeCheck.VALID
+
+    reopened.revoke(signer.kid, now=NOW)
+    assert set(load_trust_list(keys.trust_list_path).keys) == {
+        *reopened.keyring.kids,
+        card_issuer.kid,
+    }
+    assert set(KeyDirectory.open(tmp_path).imported) == {card_issuer.kid}
+
+
+def test_importing_again_replaces_a_key(tmp_path: Path) -> None:
+    keys = _create(tmp_path)
+    card_issuer = ShcIssuer()
+    keys.import_keys([card_issuer.trusted_key(revoked=["a"])], now=NOW)
+    keys.import_keys([card_issuer.trusted_key(revoked=["a", "b"])], now=NOW)
+    revocations = load_trust_list(keys.trust_list_path).keys[card_issuer.kid].revocations
+    assert revocations is not None and set(revocations.rids) == {"a", "b"}
+
+
+def test_import_refusals(tmp_path: Path) -> None:
+    keys = _create(tmp_path)
+    own = load_trust_list(keys.trust_list_path).keys[keys.keyring.active]
+    with pytest.raises(KeyDirectoryError, match="own keys"):
+        keys.import_keys([own], now=NOW)
+    with pytest.raises(KeyDirectoryError, match="names no issuer"):
+        keys.import_keys([ShcIssuer().trusted_key(issuer="")], now=NOW)
+    assert load_trust_list(keys.trust_list_path).version == 1
+    (tmp_path / "imported.json").write_text("{broken")
+    with pytest.raises(KeyDirectoryError, match="not valid JSON"):
+        KeyDirectory.open(tmp_path)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from gateway.codes.pseudonym import normalise_subject_id, pseudonym
+from gateway.codes.pseudonym import normalise_subject_id, person_pseudonym, pseudonym
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -35,3 +35,24 @@ def test_empty_id_or_secret_is_refused() -> None:
         pseudonym(SECRET, "  ")
     with pytest.raises(ValueError, match="secret"):
         pseudonym(b"", "A1")
+
+
+def test_a_person_by_name_and_birth_date() -> None:
+    icao = person_pseudonym(
+        SECRET, family="MUSTERFRAU<GOESSINGER", given="GABRIELE", birth_date="1998-02-26"
+    )
+    assert re.fullmatch(r"[a-z2-7]{26}", icao)
+    typed = person_pseudonym(
+        SECRET, family=" Musterfrau-Goessinger ", given="gabriele", birth_date="1998-02-26"
+    )
+    assert typed == icao
+    assert person_pseudonym(SECRET, family="X", given="A B", birth_date="") == person_pseudonym(
+        SECRET, family="x", given="a<b", birth_date=""
+    )
+    # Family and given names do not run into each other, nor into the date.
+    assert person_pseudonym(SECRET, family="AB", given="C", birth_date="") != person_pseudonym(
+        SECRET, family="A", given="BC", birth_date=""
+    )
+    assert icao != person_pseudonym(
+        SECRET, family="MUSTERFRAU<GOESSINGER", given="GABRIELE", birth_date="1998-02-27"
+    )

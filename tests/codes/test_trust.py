@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import stat
@@ -8,10 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.codes.cose import Algorithm
 from gateway.codes.trust import (
+    KeyFormat,
     TrustedKey,
     TrustList,
     TrustListError,
@@ -21,7 +24,9 @@ from gateway.codes.trust import (
     save_trust_list,
     trust_list_json,
 )
+from tests.codes.dcc_issuer import DccSigner
 from tests.codes.issuer import NOW, Issuer
+from tests.codes.shc_issuer import ShcIssuer
 
 
 def _two_key_list(version: int = 3) -> TrustList:
@@ -107,7 +112,8 @@ def _with_key(change: dict[str, object]) -> str:
         (_with({"version": -1}), "version must be"),
         (_with({"version": "3"}), "version must be"),
         (_with({"version": True}), "version must be"),
-        (_with({"schema": 2}), "schema 2"),
+        (_with({"schema": 3}), "schema 3"),
+        (_with({"schema": True}), "schema True"),
         (_with({"keys": {}}), "keys must be a list"),
         (json.dumps({"version": 1}), "missing field 'keys'"),
         (_with({"issued_at": "yesterday"}), "issued_at is not an ISO 8601"),
@@ -117,6 +123,13 @@ def _with_key(change: dict[str, object]) -> str:
         (_with_key({"public_key": "AAAA"}), "]: public_key is not a public key we can read"),
         (_with_key({"kid": ""}), "]: kid must be a non-empty string"),
         (_with_key({"not_after": 5}), "]: not_after must be"),
+        (_with_key({"format": "pdf417"}), "]: format 'pdf417' is not one of cp1, dcc, shc"),
+        (_with_key({"format": "shc"}), "]: the kid of a health-card key is its P-256"),
+        (_with_key({"certificate": "AAAA"}), "]: certificate: not an X.509 certificate"),
+        (_with_key({"certificate": 7}), "]: certificate must be base64 text"),
+        (_with_key({"crl": {"ctr": 1, "rids": ["a b"]}}), "]: crl: rid 'a b' is not base64url"),
+        (_with_key({"crl": {"ctr": -1, "rids": []}}), "]: crl: ctr must be"),
+        (_with_key({"crl": []}), "]: crl must be an object"),
     ],
 )
 def test_corrupt_file_is_a_clear_error(tmp_path: Path, text: str, problem: str) -> None:
@@ -187,3 +200,78 @@ def test_concurrent_replacements_keep_the_highest_version() -> None:
 def test_hostile_nesting_is_a_clear_error() -> None:
     with pytest.raises(TrustListError, match="not valid JSON"):
         parse_trust_list("[" * 100_000, source="mqtt")
+
+
+def _health_list() -> TrustList:
+    signer, card_issuer = DccSigner.generate(), ShcIssuer()
+    card_key = card_issuer.trusted_key(revoked=["vwAjHdarZuc.1687450765", "FKDIxsTCGlU"])
+    keys = [Issuer.generate(Algorithm.EDDSA).trusted_key(), signer.trusted_key(), card_key]
+    return TrustList(version=4, issued_at=NOW, site="xj", keys={key.kid: key for key in keys})
+
+
+def test_health_code_keys_round_trip_as_schema_2(tmp_path: Path) -> None:
+    original = _health_list()
+    path = tmp_path / "trust.json"
+    save_trust_list(original, path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["schema"] == 2
+    assert sorted(entry["format"] for entry in document["keys"]) == ["cp1", "dcc", "shc"]
+    loaded = load_trust_list(path)
+    for kid, key in original.keys.items():
+        again = loaded.keys[kid]
+        assert (again.format, again.issuer, again.alg) == (key.format, key.issuer, key.alg)
+        assert again.certificate == key.certificate
+        assert again.revocations == key.revocations
+    assert trust_list_json(loaded) == path.read_text(encoding="utf-8")
+
+
+def test_a_list_of_pass_keys_stays_schema_1_for_older_gateways() -> None:
+    document = json.loads(_document_text())
+    assert document["schema"] == 1
+    assert all("format" not in entry for entry in document["keys"])
+    assert all("certificate" not in entry and "crl" not in entry for entry in document["keys"])
+
+
+def test_a_schema_1_file_of_the_first_release_still_loads() -> None:
+    key = Issuer.generate(Algorithm.EDDSA)
+    der = key.private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    text = json.dumps(
+        {
+            "schema": 1,
+            "version": 3,
+            "issued_at": "2025-03-01T08:00:00+00:00",
+            "site": "xiaojiang",
+            "keys": [
+                {
+                    "kid": key.kid,
+                    "issuer": "xiaojiang",
+                    "alg": "EdDSA",
+                    "public_key": base64.b64encode(der).decode(),
+                    "not_after": None,
+                }
+            ],
+        }
+    )
+    loaded = parse_trust_list(text, source="file")
+    assert loaded.keys[key.kid].format is KeyFormat.CP1
+    assert TrustStore(loaded).lookup(key.kid) is not None
+
+
+def test_lookup_gives_a_key_only_for_its_own_format() -> None:
+    trust = _health_list()
+    store = TrustStore(trust)
+    for kid, key in trust.keys.items():
+        for key_format in KeyFormat:
+            found = store.lookup(kid, key_format)
+            assert (found is key) == (key_format is key.format)
+    assert store.lookup("absent", KeyFormat.DCC) is None
+
+
+def test_a_certificate_must_hold_the_listed_key() -> None:
+    document = json.loads(trust_list_json(_health_list()))
+    entry = next(entry for entry in document["keys"] if entry["format"] == "dcc")
+    entry["certificate"] = base64.b64encode(DccSigner.generate().certificate.der).decode()
+    with pytest.raises(TrustListError, match="certificate holds another key"):
+        parse_trust_list(json.dumps(document), source="mqtt")

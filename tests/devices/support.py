@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,11 @@ class Pty:
 
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
+
+    def read(self, timeout_s: float) -> bytes:
+        """What the host wrote to the port, waiting up to `timeout_s`; b"" when nothing."""
+        ready, _, _ = select.select([self.master], [], [], timeout_s)
+        return os.read(self.master, 4096) if ready else b""
 
     def unplug(self) -> None:
         """Close both ends: the port hangs up and its path disappears."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import itertools
 import queue
 import threading
 import time
@@ -112,8 +113,8 @@ def test_stale_frames_are_dropped_and_the_newest_is_decoded(tmp_path: Path) -> N
     finally:
         running.end()
     frames = [frame for _, frame in decoded_at[:6]]
-    assert all(b > a for a, b in zip(frames, frames[1:], strict=False)), frames
-    assert max(b - a for a, b in zip(frames, frames[1:], strict=False)) >= 3, frames
+    assert all(b > a for a, b in itertools.pairwise(frames)), frames
+    assert max(b - a for a, b in itertools.pairwise(frames)) >= 3, frames
     assert scanner.frames_dropped > 0
 
 

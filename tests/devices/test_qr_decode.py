@@ -35,7 +35,9 @@ def payloads(rnd: random.Random) -> list[str]:
     made = []
     for n in range(DISTINCT_PAYLOADS):
         if n % 5 == 4:
-            token = "".join(rnd.choices(string.ascii_letters + string.digits, k=rnd.randint(20, 60)))
+            token = "".join(
+                rnd.choices(string.ascii_letters + string.digits, k=rnd.randint(20, 60))
+            )
             made.append(f"https://jkm.example.gov.cn/v?c={token}&t=1")
         else:
             made.append("CP1:" + "".join(rnd.choices(BASE45, k=rnd.randint(200, 400))))
@@ -85,11 +87,13 @@ def run(decode: Decoder, samples: list[Sample]) -> Outcome:
     return outcome
 
 
-def report(name: str, outcome: Outcome) -> None:
+def report(name: str, outcome: Outcome, capsys: pytest.CaptureFixture[str]) -> None:
+    """Print the rates per category, also when output is captured."""
     rates = "  ".join(
         f"{c} {outcome.read[c]}/{outcome.total[c]}" for c in CATEGORIES if outcome.total[c]
     )
-    print(f"\n{name}: {outcome.rate:.1%} read, {len(outcome.wrong)} wrong  |  {rates}")
+    with capsys.disabled():
+        print(f"\n{name}: {outcome.rate:.1%} read, {len(outcome.wrong)} wrong  |  {rates}")
 
 
 def test_the_set_is_large_and_covers_every_category_and_size(degraded: list[Sample]) -> None:
@@ -100,26 +104,28 @@ def test_the_set_is_large_and_covers_every_category_and_size(degraded: list[Samp
 
 
 def test_zxing_reads_at_least_97_percent_with_no_wrong_payload(
-    degraded: list[Sample], empty: list[GrayFrame]
+    degraded: list[Sample], empty: list[GrayFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
     outcome = run(decode_zxing, degraded)
-    report("zxing", outcome)
+    report("zxing", outcome, capsys)
     assert outcome.wrong == []
     assert outcome.rate >= 0.97
     assert [decode_zxing(frame) for frame in empty] == [[]] * len(empty)
 
 
 def test_pyzbar_rates_are_reported_and_it_never_reads_a_wrong_payload(
-    degraded: list[Sample], empty: list[GrayFrame]
+    degraded: list[Sample], empty: list[GrayFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
     outcome = run(decode_pyzbar, degraded)
-    report("pyzbar", outcome)
+    report("pyzbar", outcome, capsys)
     assert outcome.wrong == []
     assert [decode_pyzbar(frame) for frame in empty] == [[]] * len(empty)
 
 
 def test_pyzbar_reads_dark_mode_codes_only_through_the_inverted_retry() -> None:
-    frame = code_frame(qr_modules("CP1:DARK MODE"), "inverted", (640, 480), np.random.default_rng(2))
+    frame = code_frame(
+        qr_modules("CP1:DARK MODE"), "inverted", (640, 480), np.random.default_rng(2)
+    )
     assert pyzbar.decode(frame, symbols=[pyzbar.ZBarSymbol.QRCODE]) == []
     assert [d.payload for d in decode_pyzbar(frame)] == [b"CP1:DARK MODE"]
 

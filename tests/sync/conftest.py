@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -93,10 +94,26 @@ def start_collector(url: str, broker: Broker) -> Collector:
 
 
 class RunningPublisher:
-    """A gateway client and its publisher running on an event loop in a background thread."""
+    """A gateway client and its publisher running on an event loop in a background thread.
 
-    def __init__(self, store: EntryStore, broker: Broker, topics: Topics, **options: Any) -> None:
-        self.client = gateway_client(MqttSettings(host="127.0.0.1", port=broker.port), topics)
+    `port` (default: the broker's) lets the connection go through a proxy; `settings` are
+    more `MqttSettings` fields, `options` the publisher's.
+    """
+
+    def __init__(
+        self,
+        store: EntryStore,
+        broker: Broker,
+        topics: Topics,
+        *,
+        port: int | None = None,
+        settings: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        mqtt = MqttSettings(host="127.0.0.1", port=port or broker.port, **(settings or {}))
+        self.client = gateway_client(mqtt, topics)
+        self.connections = ConnectionLog()
+        self.client.add_connection_listener(self.connections.changed)
         self.publisher = Publisher(store, self.client, topics, version="test", **options)
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,6 +138,31 @@ class RunningPublisher:
         self._thread.join(10)
         assert not self._thread.is_alive()
         self.client.stop()
+
+
+class ConnectionLog:
+    """Every change of a client's `connected`, with the monotonic time it happened."""
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[float, bool]] = []
+
+    def changed(self, connected: bool) -> None:
+        self.changes.append((time.monotonic(), connected))
+
+    def states(self) -> list[bool]:
+        return [connected for _, connected in self.changes]
+
+    def connected_between(self, start: float, end: float) -> bool:
+        """Whether the client claimed a connection at any moment in [start, end]."""
+        state = False
+        for at, connected in self.changes:
+            if at > end:
+                break
+            if at <= start:
+                state = connected
+            elif connected:
+                return True
+        return state
 
 
 @pytest.fixture

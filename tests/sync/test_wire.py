@@ -15,12 +15,15 @@ from gateway.storage.store import EntryStore
 from sync.wire import (
     SCHEMA_NAMES,
     GatewayState,
+    SendClock,
     WireError,
+    batch_overhead,
     decode_ack,
     decode_batch,
     decode_state,
     encode_ack,
     encode_batch,
+    encode_entry,
     encode_state,
     load_schema,
     offline_will,
@@ -81,6 +84,7 @@ def test_a_batch_of_stored_entries_matches_the_schema_and_decodes_back(
     assert decoded.ids == [entry.id for entry in entries]
     for wire, entry in zip(decoded.entries, entries, strict=True):
         expected = json.loads(json.dumps(entry.to_wire()))
+        expected |= {"revision": entry.revision, "confirmed_by": entry.confirmed_by}
         assert wire.occurred_at == entry.occurred_at
         assert wire.model_dump(mode="json", exclude={"occurred_at"}) == {
             key: value for key, value in expected.items() if key != "occurred_at"
@@ -89,10 +93,42 @@ def test_a_batch_of_stored_entries_matches_the_schema_and_decodes_back(
     assert decoded.entries[3].override.by == "guard-2"
 
 
-def test_every_entry_field_is_required_by_the_schema(batch: Document) -> None:
+def test_every_entry_field_is_required_by_the_schema_but_the_later_ones(batch: Document) -> None:
     required = load_schema("entries")["$defs"]["entry"]["required"]
 
-    assert set(required) == set(batch["entries"][0])
+    assert set(required) == set(batch["entries"][0]) - LATER_ENTRY_FIELDS
+
+
+# Fields added after the first gateways shipped: optional, so their batches stay valid.
+LATER_ENTRY_FIELDS = {"revision", "confirmed_by"}
+
+
+def test_batches_without_the_later_fields_still_decode(batch: Document) -> None:
+    for entry in batch["entries"]:
+        for name in LATER_ENTRY_FIELDS:
+            entry.pop(name)
+
+    validator("entries").validate(batch)
+    decoded = decode_batch(json.dumps(batch).encode())
+    assert {(e.revision, e.confirmed_by) for e in decoded.entries} == {(0, None)}
+    assert decoded.boot_id is None and decoded.sent_monotonic_ns is None
+
+
+def test_a_batch_can_carry_the_senders_monotonic_clock(entries: list[Entry]) -> None:
+    clock = SendClock(boot_id="7c9e6679-7425-40de-944b-e07fc1f90ae7", monotonic_ns=5_000_000_000)
+    payload = encode_batch(site=SITE, gate=GATE, entries=entries, sent_at=SENT_AT, clock=clock)
+    document = json.loads(payload)
+
+    validator("entries").validate(document)
+    decoded = decode_batch(payload)
+    assert (decoded.boot_id, decoded.sent_monotonic_ns) == (clock.boot_id, clock.monotonic_ns)
+    envelope = len(payload) - len(b",".join(encode_entry(entry) for entry in entries))
+    assert envelope <= batch_overhead(site=SITE, gate=GATE, boot_id=clock.boot_id)
+    for half in ("boot_id", "sent_monotonic_ns"):
+        broken = {key: value for key, value in document.items() if key != half}
+        assert not validator("entries").is_valid(broken)
+        with pytest.raises(WireError, match="go together"):
+            decode_batch(json.dumps(broken).encode())
 
 
 def _entry(change: Callable[[Document], None]) -> Callable[[Document], None]:
@@ -124,6 +160,10 @@ BAD_BATCHES: dict[str, Callable[[Document], None]] = {
     "reasons not a list": _entry(lambda e: e.update(reasons="ok")),
     "override with extra": _entry(lambda e: e.update(override={"by": "a", "reason": "b", "x": 1})),
     "empty lane": _entry(lambda e: e.update(lane="")),
+    "negative revision": _entry(lambda e: e.update(revision=-1)),
+    "revision as string": _entry(lambda e: e.update(revision="2")),
+    "negative monotonic time": lambda d: d.update(boot_id="b", sent_monotonic_ns=-1),
+    "empty boot id": lambda d: d.update(boot_id="", sent_monotonic_ns=1),
 }
 
 

@@ -1,0 +1,69 @@
+"""The technician's API: config in force (secrets hidden), doctor results, log tail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from gateway.web.deps import Services, Technician
+from gateway.web.schemas import (
+    ConfigPublic,
+    DoctorCheckPublic,
+    DoctorPublic,
+    ErrorPublic,
+    LogLinePublic,
+)
+
+router = APIRouter(
+    prefix="/api",
+    tags=["technician"],
+    responses={401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}},
+)
+
+HIDDEN = "********"
+_SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+@router.get("/config", response_model=ConfigPublic)
+async def config(svc: Services, technician: Technician) -> ConfigPublic:
+    """The configuration in force, with passwords and key files hidden."""
+    return ConfigPublic(settings=hide_secrets(svc.settings()))
+
+
+@router.get("/doctor", response_model=DoctorPublic)
+async def doctor(svc: Services, technician: Technician) -> DoctorPublic:
+    """Runs the `checkpoint doctor` checks now."""
+    if svc.doctor is None:
+        return DoctorPublic(available=False, checks=[])
+    checks = await asyncio.to_thread(svc.doctor)
+    return DoctorPublic(
+        available=True,
+        checks=[DoctorCheckPublic(name=c.name, ok=c.ok, detail=c.detail) for c in checks],
+    )
+
+
+@router.get("/logs", response_model=list[LogLinePublic])
+async def logs(
+    svc: Services, technician: Technician, limit: Annotated[int, Query(ge=1, le=500)] = 200
+) -> list[LogLinePublic]:
+    """The newest log lines of this process, oldest first."""
+    lines = svc.logs.tail(limit) if svc.logs is not None else []
+    return [LogLinePublic.from_line(line) for line in lines]
+
+
+def hide_secrets(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a config tree with every secret-looking value that is set replaced."""
+    return {key: _hidden(key, value) for key, value in tree.items()}
+
+
+def _hidden(key: str, value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return hide_secrets(value)
+    if isinstance(value, list):
+        return [_hidden(key, item) for item in value]
+    if value not in (None, "") and any(word in key.lower() for word in _SECRET_WORDS):
+        return HIDDEN
+    return value

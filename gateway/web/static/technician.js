@@ -1,0 +1,74 @@
+"use strict";
+// The technician's pages: device status (live), gateway health, doctor, config, log tail.
+const DEVICE_REFRESH_MS = 1500;
+const LOG_REFRESH_MS = 3000;
+
+async function loadStatus() {
+  const result = await api("GET", "/api/status");
+  if (!result.ok) return handle(result);
+  const s = result.data;
+  $("devices").replaceChildren(...s.devices.map((d) => el("tr", { dataset: { device: d.name, state: d.state } },
+    el("td", {}, d.name),
+    el("td", {}, t("devices.role_" + d.role)),
+    el("td", {}, d.kind),
+    el("td", {}, el("span", { class: "pill " + d.state }, t("devices.state_" + d.state))),
+    el("td", {}, d.reason),
+  )));
+  const rows = [
+    ["health.gate", `${s.site} / ${s.gate} ${s.gate_name}`],
+    ["health.broker", s.mqtt_enabled ? t(s.mqtt_connected ? "health.connected" : "health.disconnected") : t("health.offline_only")],
+    ["health.backlog", s.backlog],
+    ["health.oldest", s.oldest_unsynced ? fmtDateTime(s.oldest_unsynced) : t("common.none")],
+    ["health.unrecorded", s.unrecorded],
+    ["health.clock", t(s.clock_synced ? "health.clock_synced" : "health.clock_unsynced")],
+    ["health.disk", t("health.disk_value", { free: (s.disk_free_bytes / 1e9).toFixed(1), level: t("health.disk_" + s.disk_level) })],
+    ["health.database", s.database_problem || t("health.fine")],
+    ["health.policy", s.policy_problem || t("health.fine")],
+  ];
+  $("health").replaceChildren(...rows.map(([key, value]) => el("tr", {}, el("th", {}, t(key)), el("td", {}, value))));
+}
+
+async function runDoctor() {
+  $("run-doctor").disabled = true;
+  const result = await api("GET", "/api/doctor");
+  $("run-doctor").disabled = false;
+  if (!result.ok) return handle(result);
+  $("doctor-missing").hidden = result.data.available;
+  $("doctor").replaceChildren(...result.data.checks.map((c) => el("tr", {},
+    el("td", {}, c.name),
+    el("td", {}, el("span", { class: "pill " + (c.ok ? "pass" : "fail") }, t(c.ok ? "doctor.pass" : "doctor.fail"))),
+    el("td", {}, c.detail),
+  )));
+}
+
+async function loadConfig() {
+  const result = await api("GET", "/api/config");
+  if (!result.ok) return handle(result);
+  $("config").textContent = JSON.stringify(result.data.settings, null, 2);
+}
+
+async function loadLogs() {
+  const result = await api("GET", "/api/logs?limit=200");
+  if (!result.ok) return handle(result);
+  const stick = $("logs").scrollTop + $("logs").clientHeight >= $("logs").scrollHeight - 8;
+  $("logs").replaceChildren(...result.data.map((l) => el("div", { class: l.level },
+    `${fmtDateTime(l.at)} ${l.level} ${l.logger}: ${l.message}`)));
+  if (stick) $("logs").scrollTop = $("logs").scrollHeight;
+}
+
+function handle(result) {
+  if (result.status === 401) location.href = "/login?next=/technician";
+}
+
+async function main() {
+  await loadMessages();
+  const me = await api("GET", "/api/auth/me");
+  if (me.ok && me.data.name) $("who").textContent = t("common.signed_in_as", { name: me.data.name });
+  $("sign-out").addEventListener("click", () => signOut());
+  $("run-doctor").addEventListener("click", runDoctor);
+  await Promise.all([loadStatus(), loadConfig(), loadLogs(), runDoctor()]);
+  setInterval(loadStatus, DEVICE_REFRESH_MS);
+  setInterval(loadLogs, LOG_REFRESH_MS);
+}
+
+main();
