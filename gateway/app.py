@@ -8,7 +8,7 @@ import contextlib
 import logging
 import shutil
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,10 +54,15 @@ class UnsupportedDevice(Exception):
     """A device configuration that cannot work (the message names the key)."""
 
 
-def devices_from_settings(settings: Settings) -> Devices:
+def devices_from_settings(
+    settings: Settings, *, observe_decode: Callable[[float], None] = lambda seconds: None
+) -> Devices:
     """The scanners and thermal source the config file names."""
     try:
-        scanners = [scanner_from_config(i, c) for i, c in enumerate(settings.scanners)]
+        scanners = [
+            scanner_from_config(i, c, observe_decode=observe_decode)
+            for i, c in enumerate(settings.scanners)
+        ]
         thermal = thermal_from_config(settings.thermal)
     except ValueError as exc:
         raise UnsupportedDevice(str(exc)) from None
@@ -95,9 +100,12 @@ class Gateway:
     every worker is alive.
     """
 
-    def __init__(self, settings: Settings, devices: Devices) -> None:
+    def __init__(
+        self, settings: Settings, devices: Devices, metrics: GatewayMetrics | None = None
+    ) -> None:
         self.settings = settings
         self.devices = devices
+        self.metrics = metrics or GatewayMetrics()
         self.stop_event = asyncio.Event()
         self.bus = EventBus()
         self.clock = SystemClock()
@@ -160,7 +168,7 @@ class Gateway:
         topics = Topics(settings.mqtt.topic_prefix, settings.gate.site, settings.gate.id)
         client = self._mqtt_client(topics) if settings.mqtt.enabled else None
         policy = PolicyHolder(settings.policy_rules)
-        metrics = GatewayMetrics()
+        metrics = self.metrics
         publisher = (
             Publisher(
                 store,

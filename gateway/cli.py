@@ -85,14 +85,16 @@ def run(
         devices_from_settings,
         install_signal_handlers,
     )
+    from gateway.metrics import GatewayMetrics
 
+    metrics = GatewayMetrics()
     try:
-        devices = devices_from_settings(settings)
+        devices = devices_from_settings(settings, observe_decode=metrics.decode.observe)
     except UnsupportedDevice as exc:
         _fail(str(exc), 2)
 
     async def main() -> None:
-        gateway = Gateway(settings, devices)
+        gateway = Gateway(settings, devices, metrics)
         install_signal_handlers(gateway)
         await gateway.run()
 

@@ -7,6 +7,8 @@ option is taken as given when it differs from its default.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from devices.body_temperature import (
@@ -20,7 +22,7 @@ from devices.http_thermal import HttpMatrixFeed
 from devices.keyboard import KeyboardScanner
 from devices.mlx90640 import DEFAULT_BAUDRATE as MLX_BAUDRATE
 from devices.mlx90640 import Mlx90640Feed
-from devices.qr_decode import decoder
+from devices.qr_decode import Decoded, Decoder, GrayFrame, decoder
 from devices.serial_scanner import SerialScanner
 from devices.simulated import SimulatedThermal, payload_loop
 from devices.spot_thermometer import SpotThermometer
@@ -46,8 +48,16 @@ _ONLY_FOR: dict[str, tuple[str, ...]] = {
 }
 
 
-def scanner_from_config(index: int, config: ScannerConfig) -> ScanSource:
-    """The scanner of `[[scanners]]` number `index` (0-based), named `scanner-<index + 1>`."""
+def scanner_from_config(
+    index: int,
+    config: ScannerConfig,
+    *,
+    observe_decode: Callable[[float], None] = lambda seconds: None,
+) -> ScanSource:
+    """The scanner of `[[scanners]]` number `index` (0-based), named `scanner-<index + 1>`.
+
+    `observe_decode` hears how long each camera frame took to decode, in seconds.
+    """
     where = f"scanners[{index}]"
     name = f"scanner-{index + 1}"
     _only(where, config, _CAMERA_ONLY, config.kind == "camera", "camera scanners")
@@ -62,7 +72,7 @@ def scanner_from_config(index: int, config: ScannerConfig) -> ScanSource:
             config.device,
             lane=config.lane,
             direction=config.direction,
-            decoder=decoder(config.decoder),
+            decoder=_timed(decoder(config.decoder), observe_decode),
             roi=roi,
             fps=config.fps,
             dedupe_s=config.dedupe_s,
@@ -78,6 +88,17 @@ def scanner_from_config(index: int, config: ScannerConfig) -> ScanSource:
     if config.kind == "keyboard":
         return KeyboardScanner(name, config.device, lane=config.lane, direction=config.direction)
     return _simulated_scanner(where, config)
+
+
+def _timed(decode: Decoder, observe: Callable[[float], None]) -> Decoder:
+    def timed(gray: GrayFrame) -> list[Decoded]:
+        started = time.perf_counter()
+        try:
+            return decode(gray)
+        finally:
+            observe(time.perf_counter() - started)
+
+    return timed
 
 
 def thermal_from_config(config: ThermalConfig) -> ThermalSource | None:

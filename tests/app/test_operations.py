@@ -88,3 +88,41 @@ def test_metrics_expose_every_figure(tmp_path: Path) -> None:
         gateway.kill()
         os.close(master)
         os.close(slave)
+
+
+def test_camera_decode_time_reaches_metrics_and_its_code_the_screen(tmp_path: Path) -> None:
+    import numpy as np
+
+    from devices.qr_scenes import code_frame, empty_frame
+    from devices.recordings import write_video
+    from tests.devices.support import qr_modules
+
+    rng = np.random.default_rng(7)
+    video = tmp_path / "gate.avi"
+    modules = qr_modules("https://health.example.gov.cn/hc?c=camera")
+    frames = [empty_frame((640, 480), rng) for _ in range(3)]
+    frames += [code_frame(modules, "rotation", (640, 480), rng) for _ in range(5)]
+    write_video(video, frames, fps=10)
+    port = free_port()
+    config = write_config(
+        tmp_path / "g.toml", db=tmp_path / "g.db", serial_device=None, broker_port=None,
+        web_port=port,
+    )  # fmt: skip
+    config.write_text(
+        config.read_text()
+        + f'[[scanners]]\nkind = "camera"\ndevice = "{video}"\nlane = "2"\nfps = 10\n'
+    )
+    gateway = CheckpointProcess("run", config, tmp_path / "g.log").start()
+    try:
+        wait_until_serving(port, gateway)
+        watcher = VerdictWatcher(port).start()
+        wait_for(lambda: len(watcher.shown()) >= 1, 15, "a verdict from the camera")
+        watcher.stop()
+        assert watcher.shown()[0]["lane"] == "2"
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        count = next(
+            line for line in text.splitlines() if line.startswith("checkpoint_decode_seconds_count")
+        )
+        assert float(count.split()[-1]) > 0
+    finally:
+        gateway.kill()
