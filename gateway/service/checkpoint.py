@@ -6,10 +6,10 @@ import asyncio
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import OperationalError
 
@@ -103,7 +103,7 @@ class CheckpointService:
         self._used_until_ns = 0  # readings up to here were used by a decided passage
         self._unrecorded: deque[NewEntry] = deque()
         self._write_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
 
     # -- intake (called on the loop) -------------------------------------------------
 
@@ -303,12 +303,12 @@ class CheckpointService:
                 while self._unrecorded and await self._try_write(self._unrecorded[0]):
                     self._unrecorded.popleft()
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("passage handling failed", exc_info=task.exception())

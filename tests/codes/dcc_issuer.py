@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import cbor2
 from cryptography import x509
@@ -139,7 +140,7 @@ class DccSigner:
         return cose.encode_text(message, PREFIX)
 
 
-def claims(**hcert_changes: object) -> dict[int, object]:
+def claims(**hcert_changes: object) -> dict[int, Any]:
     """Valid CWT claims of a vaccination certificate, with `hcert` fields changed."""
     hcert: dict[str, object] = {
         "ver": "1.3.0",

@@ -6,6 +6,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -69,9 +70,9 @@ class ShcIssuer:
         nbf: datetime = NOW - timedelta(days=1),
         exp: datetime | None = None,
         rid: str | None = None,
-        resources: list[dict[str, object]] | None = None,
+        resources: list[Any] | None = None,
         iss: str = ISS,
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:
         vc: dict[str, object] = {
             "type": ["https://smarthealth.cards#health-card"],
             "credentialSubject": {

@@ -68,9 +68,12 @@ def test_without_a_site_secret_there_is_no_subject(es256: DccSigner) -> None:
 def test_the_pseudonym_follows_the_standardised_names_and_birth_date(es256: DccSigner) -> None:
     verifier = DccFormat(es256.store(), secret=SECRET)
 
-    def subject(**changes: object) -> str | None:
-        names = {**NAMES, **changes.pop("names", {})}  # type: ignore[dict-item]
-        text = es256.issue(names=names, **changes)  # type: ignore[arg-type]
+    def subject(
+        names: dict[str, str] | None = None,
+        birth_date: str = "1998-02-26",
+        statement: Statement = Statement.VACCINATION,
+    ) -> str | None:
+        text = es256.issue(statement, names={**NAMES, **(names or {})}, birth_date=birth_date)
         return verifier.verify(text.encode(), NOW).subject
 
     plain = subject()
@@ -294,9 +297,9 @@ def test_signed_claims_of_the_wrong_shape_are_unreadable(
 
 def test_lenient_where_issuers_differ(es256: DccSigner) -> None:
     """Null or empty absent kinds, fractional times, a date of birth with a time, no gnt."""
-    payload = claims(t=None, r=[], dob="1978-01-26T00:00:00", nam={"fnt": "PETKOV"})
-    payload[-260][1]["t"] = None  # type: ignore[index]
-    payload[4], payload[6] = float(payload[4]) + 0.5, float(payload[6]) + 0.25  # type: ignore[arg-type]
+    payload = claims(r=[], dob="1978-01-26T00:00:00", nam={"fnt": "PETKOV"})
+    payload[-260][1]["t"] = None
+    payload[4], payload[6] = payload[4] + 0.5, payload[6] + 0.25
     credential = DccFormat(es256.store(), secret=SECRET).verify(
         es256.sign_claims(payload).encode(), NOW
     )
