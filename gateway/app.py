@@ -15,15 +15,18 @@ from datetime import datetime
 import uvicorn
 
 from devices.runner import DeviceRunner
-from gateway import __version__
+from gateway import __version__, credentials
 from gateway.clock import SystemClock, boot_id
-from gateway.codes.community_pass import CommunityPassFormat
+from gateway.codes.formats import code_formats
+from gateway.codes.health import ColourRule
+from gateway.codes.keys import read_secret
 from gateway.codes.status_list import StatusStore, load_status_list
 from gateway.codes.trust import TrustStore
-from gateway.config import Settings
+from gateway.config import MqttConfig, Settings
+from gateway.core.codes import CodeFormat
 from gateway.core.ports import ScanSource, ThermalSource
 from gateway.core.retention import disk_level
-from gateway.core.values import DeviceState, Entry
+from gateway.core.values import CodeStatus, DeviceState, Entry
 from gateway.device_wiring import scanner_from_config, thermal_from_config
 from gateway.metrics import GatewayMetrics
 from gateway.remote import RemoteDocuments
@@ -197,7 +200,7 @@ class Gateway:
         identity = GateIdentity(settings.gate.site, settings.gate.id, boot_id())
         service = CheckpointService(
             store=store,
-            formats=[CommunityPassFormat(trust)],
+            formats=code_formats_from_settings(settings, trust),
             policy=policy,
             identity=identity,
             clock=self.clock,
@@ -327,21 +330,36 @@ class Gateway:
                 await asyncio.wait_for(self.stop_event.wait(), _RETENTION_INTERVAL_S)
 
     def _mqtt_client(self, topics: Topics) -> MqttClient:
-        mqtt = self.settings.mqtt
-        tls_wanted = mqtt.tls_ca or mqtt.tls_cert or mqtt.port == 8883
-        return gateway_client(
-            MqttSettings(
-                host=mqtt.host,
-                port=mqtt.port,
-                keepalive_s=mqtt.keepalive_s,
-                username=mqtt.username,
-                password=mqtt.password,
-                tls=Tls(ca=mqtt.tls_ca, cert=mqtt.tls_cert, key=mqtt.tls_key)
-                if tls_wanted
-                else None,
-            ),
-            topics,
-        )
+        return gateway_client(mqtt_settings(self.settings.mqtt), topics)
+
+
+def mqtt_settings(mqtt: MqttConfig) -> MqttSettings:
+    """The broker connection the config describes (password from systemd if not in the file)."""
+    return MqttSettings(
+        host=mqtt.host,
+        port=mqtt.port,
+        keepalive_s=mqtt.keepalive_s,
+        username=mqtt.username,
+        password=credentials.mqtt_password(mqtt.password),
+        tls=Tls(ca=mqtt.tls_ca, cert=mqtt.tls_cert, key=mqtt.tls_key) if mqtt.tls_enabled else None,
+    )
+
+
+def code_formats_from_settings(settings: Settings, trust: TrustStore) -> list[CodeFormat]:
+    """Community pass, EU DCC and SMART Health Card verifiers with the site's secret and colours."""
+    secret_file = credentials.site_secret_file(settings.codes.site_secret_file)
+    secret = read_secret(secret_file) if secret_file else None
+    colours = settings.codes.colours
+    return code_formats(
+        trust,
+        secret=secret,
+        colours=ColourRule(
+            vaccination=CodeStatus(colours.vaccination),
+            test=CodeStatus(colours.test),
+            recovery=CodeStatus(colours.recovery),
+            other=CodeStatus(colours.other),
+        ),
+    )
 
 
 def lists_issued_at(trust: TrustStore, status: StatusStore) -> datetime | None:

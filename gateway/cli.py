@@ -257,12 +257,13 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _register_code_commands() -> None:
-    from gateway.cli_codes import register
+def _register_commands() -> None:
+    from gateway import cli_codes, cli_ops
 
-    register(app)
+    cli_codes.register(app)
+    cli_ops.register(app)
 
 
 def main() -> None:
-    _register_code_commands()
+    _register_commands()
     app(prog_name="checkpoint")

@@ -204,6 +204,32 @@ class MqttConfig(Section):
     def enabled(self) -> bool:
         return bool(self.host)
 
+    @property
+    def tls_enabled(self) -> bool:
+        """Port 8883, or any TLS file, turns TLS on."""
+        return bool(self.tls_ca or self.tls_cert or self.port == 8883)
+
+
+Colour = Literal["green", "yellow", "red"]
+
+
+class CodeColoursConfig(Section):
+    """The colour a *valid* health code (EU DCC, SMART Health Card) gives, by what it certifies."""
+
+    vaccination: Colour = "green"
+    test: Colour = "green"
+    recovery: Colour = "green"
+    other: Colour = "green"
+
+
+class CodesConfig(Section):
+    site_secret_file: Path | None = Field(
+        None,
+        description="site secret for health-code pseudonyms; default: the systemd credential "
+        "'checkpoint.site-secret'",
+    )
+    colours: CodeColoursConfig = CodeColoursConfig()
+
 
 class WebConfig(Section):
     listen: str = Field("127.0.0.1:8080", pattern=r"^[^:\s]+:\d{1,5}$")
@@ -244,6 +270,7 @@ class Settings(BaseSettings):
     scanners: list[ScannerConfig] = []
     thermal: ThermalConfig = ThermalConfig()
     policy: PolicyConfig = PolicyConfig()
+    codes: CodesConfig = CodesConfig()
     mqtt: MqttConfig = MqttConfig()
     web: WebConfig = WebConfig()
     collector: CollectorConfig = CollectorConfig()

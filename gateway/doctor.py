@@ -7,6 +7,7 @@ synchronisation, the broker (reachability, TLS, MQTT session) and the collector'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -27,9 +28,9 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.app import UnsupportedDevice, devices_from_settings
+from gateway.app import UnsupportedDevice, devices_from_settings, mqtt_settings
 from gateway.clock import SystemClock
-from gateway.config import MqttConfig, Settings, load_settings
+from gateway.config import Settings, load_settings
 from gateway.core.errors import ConfigError
 from gateway.core.ports import ScanSource, ThermalSource
 from gateway.core.retention import DiskLevel, disk_level
@@ -37,7 +38,7 @@ from gateway.core.values import DeviceHealth, DeviceState, Entry
 from gateway.storage.engine import StorageError, create_sqlite_engine
 from gateway.storage.migrate import revisions
 from gateway.storage.store import EntryStore
-from sync.mqtt import Message, MqttClient, MqttError, MqttSettings, Tls
+from sync.mqtt import Message, MqttClient, MqttError, Tls
 from sync.topics import Topics
 from sync.wire import WireError, decode_ack, encode_batch
 
@@ -456,7 +457,12 @@ def check_sync(settings: Settings, *, timeout_s: float) -> list[Finding]:
                 "offline only (mqtt.host is empty): entries stay on this computer",
             )
         ]
-    tls = _tls_settings(mqtt)
+    connection = dataclasses.replace(
+        mqtt_settings(mqtt),
+        # No session left behind: a later run must not receive this run's acks.
+        session_expiry_s=0,
+    )
+    tls = connection.tls
     problem = _transport_problem(mqtt.host, mqtt.port, tls, timeout_s)
     if problem is not None:
         return [problem]
@@ -466,16 +472,7 @@ def check_sync(settings: Settings, *, timeout_s: float) -> list[Finding]:
     mqtt_log.addHandler(refusals)
     try:
         client = MqttClient(
-            MqttSettings(
-                host=mqtt.host,
-                port=mqtt.port,
-                keepalive_s=mqtt.keepalive_s,
-                username=mqtt.username,
-                password=mqtt.password,
-                tls=tls,
-                # No session left behind: a later run must not receive this run's acks.
-                session_expiry_s=0,
-            ),
+            connection,
             client_id=f"checkpoint-doctor-{settings.gate.site}-{settings.gate.id}",
         )
         return _session_and_ack(client, settings, topics, refusals, timeout_s)
@@ -483,13 +480,6 @@ def check_sync(settings: Settings, *, timeout_s: float) -> list[Finding]:
         return [Finding("broker", Status.FAIL, str(exc), "check mqtt.tls_ca, tls_cert, tls_key")]
     finally:
         mqtt_log.removeHandler(refusals)
-
-
-def _tls_settings(mqtt: MqttConfig) -> Tls | None:
-    """TLS settings as the service uses them: port 8883 or any TLS file turns TLS on."""
-    if mqtt.tls_ca or mqtt.tls_cert or mqtt.port == 8883:
-        return Tls(ca=mqtt.tls_ca, cert=mqtt.tls_cert, key=mqtt.tls_key)
-    return None
 
 
 def _session_and_ack(
@@ -518,7 +508,7 @@ def _session_and_ack(
                     "the broker's log",
                 )
             ]
-        over = " over TLS" if _tls_settings(settings.mqtt) else ""
+        over = " over TLS" if settings.mqtt.tls_enabled else ""
         broker = Finding("broker", Status.PASS, f"connected to {where}{over}")
         return [broker, _ack_round_trip(client, settings, topics, acks, timeout_s)]
     finally:

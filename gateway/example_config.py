@@ -76,6 +76,15 @@ dedupe_window_s = 3.0       # repeated reads of one code within this are one sca
 list_max_age_h = 48.0       # trust/status lists older than this: verified codes are referred
 passback_window_s = 300.0   # the same pass admitted again in the same direction: refer
 
+[codes]
+# site_secret_file = "/etc/checkpoint/site.secret"  # pseudonyms of health-code holders;
+#                             default: the systemd credential checkpoint.site-secret
+[codes.colours]             # the colour a *valid* EU DCC / SMART Health Card gives
+vaccination = "green"       # green | yellow | red
+test = "green"
+recovery = "green"
+other = "green"
+
 [mqtt]                      # empty host: the gateway works offline only
 host = "{mqtt_host}"
 port = {mqtt_port}

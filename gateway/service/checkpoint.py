@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import OperationalError
 
 from gateway.clock import uuid7
+from gateway.codes.shc import is_partial
 from gateway.core.codes import CodeFormat, payload_digest, read_code
 from gateway.core.decide import decide
 from gateway.core.pairing import RecentReadings, ScanDeduper
@@ -126,12 +127,18 @@ class CheckpointService:
 
     # -- use-cases ---------------------------------------------------------------------
 
-    async def handle_scan(self, scan: Scan) -> NewEntry:
-        """Verify, pair, decide (re-measuring if asked), record, then announce the verdict."""
+    async def handle_scan(self, scan: Scan) -> NewEntry | None:
+        """Verify, pair, decide (re-measuring if asked), record, then announce the verdict.
+
+        A chunk of a multi-part code that waits for the rest is not a passage: None.
+        """
         policy = self._policy()
         window_ns = int(policy.pairing_window_s * _NS)
         self._claimed_until_ns = max(self._claimed_until_ns, scan.monotonic_ns + window_ns)
         credential, context = await self._judge(scan, policy)
+        if is_partial(credential):
+            log.info("multi-part code: %s", credential.detail)
+            return None
         readings = self._unused(self._readings.around(scan.monotonic_ns, policy.pairing_window_s))
         if not readings and self._thermal_available():
             grace_s = min(_READING_GRACE_S, policy.pairing_window_s)
