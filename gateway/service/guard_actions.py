@@ -49,7 +49,7 @@ class GuardActions:
         return await asyncio.to_thread(self._confirm, entry_id, colour, guard)
 
     def _confirm(self, entry_id: str, colour: CodeStatus, guard: str) -> Entry:
-        with self._store.transaction() as session:
+        with self._store.transaction(write=True) as session:
             entry = entries.get_entry(session, entry_id=entry_id)
             if entry.code_check is not CodeCheck.UNVERIFIABLE:
                 raise ActionNotAllowedError(
@@ -87,7 +87,7 @@ class GuardActions:
         return await asyncio.to_thread(self._override, entry_id, decision, guard, reason.strip())
 
     def _override(self, entry_id: str, decision: Decision, guard: str, reason: str) -> Entry:
-        with self._store.transaction() as session:
+        with self._store.transaction(write=True) as session:
             entry = entries.get_entry(session, entry_id=entry_id)
             if entry.decision is Decision.ADMIT:
                 raise ActionNotAllowedError("an admitted entry needs no override")

@@ -19,6 +19,7 @@ _PRAGMAS = (
     "PRAGMA busy_timeout=10000",
 )
 _SYNCHRONOUS_FULL = 2
+IMMEDIATE = "sqlite_begin_immediate"  # execution option: start write transactions locked
 
 
 class StorageError(CheckpointError):
@@ -52,4 +53,7 @@ def _configure_connection(dbapi_connection: sqlite3.Connection, _record: Any) ->
 
 
 def _begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A write transaction takes the write lock up front (and waits for it, busy_timeout):
+    # a read that later upgrades to a write fails at once if another write came between.
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from gateway.core.retention import purge_cutoff
 from gateway.core.values import Backlog, Direction, Entry, NewEntry
 from gateway.storage import entries
-from gateway.storage.engine import create_sqlite_engine
+from gateway.storage.engine import IMMEDIATE, create_sqlite_engine
 from gateway.storage.lifecycle import (
     IntegrityReport,
     check_at_startup,
@@ -31,6 +31,7 @@ class EntryStore:
 
     def __init__(self, engine: Engine, integrity: IntegrityReport | None = None) -> None:
         self._engine = engine
+        self._writer = engine.execution_options(**{IMMEDIATE: True})
         self.integrity = integrity or IntegrityReport(ok=True, detail="not checked")
 
     @classmethod
@@ -46,7 +47,7 @@ class EntryStore:
         store = cls(engine, report)
         if report.quarantined is not None:
             readable = salvage(report.quarantined)
-            with store.transaction() as session:
+            with store.transaction(write=True) as session:
                 salvaged = entries.salvage_rows(
                     session, rows=readable.rows, highest_seq=readable.highest_seq
                 )
@@ -61,14 +62,19 @@ class EntryStore:
         return self._engine
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One unit of work: committed on success, rolled back on any error."""
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+    def transaction(self, *, write: bool = False) -> Iterator[Session]:
+        """One unit of work: committed on success, rolled back on any error.
+
+        A writing unit takes SQLite's write lock when it begins, so concurrent writers
+        queue (up to the busy timeout) instead of failing.
+        """
+        bind = self._writer if write else self._engine
+        with Session(bind, expire_on_commit=False) as session, session.begin():
             yield session
 
     def record(self, entry: NewEntry) -> Entry:
         """Commit the entry and its outbox row together; returns it with its `seq`."""
-        with self.transaction() as session:
+        with self.transaction(write=True) as session:
             return entries.add_entry(session, entry=entry)
 
     def admitted_since(self, *, subject: str, direction: Direction, since: datetime) -> bool:
@@ -86,7 +92,7 @@ class EntryStore:
             return entries.pending_entries(session, after_seq=after_seq, limit=limit)
 
     def mark_synced(self, *, ids: Sequence[str], at: datetime) -> int:
-        with self.transaction() as session:
+        with self.transaction(write=True) as session:
             return entries.mark_synced(session, ids=ids, at=at)
 
     def backlog(self) -> Backlog:
@@ -99,7 +105,7 @@ class EntryStore:
 
     def purge(self, *, now: datetime, retention_days: int) -> int:
         """Delete synced entries past retention, then truncate the WAL so they leave the disk."""
-        with self.transaction() as session:
+        with self.transaction(write=True) as session:
             removed = purge_synced(session, before=purge_cutoff(now, retention_days))
         with self._engine.connect() as connection:
             connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))

@@ -1,6 +1,7 @@
 import dataclasses
 import sqlite3
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,3 +112,47 @@ def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(StorageError, match="newer checkpoint-gateway"):
         upgrade(store.engine)
+
+
+def test_concurrent_writers_and_readers_never_fail(tmp_path: Path) -> None:
+    """The service records while sync acknowledges and screens read: writes queue, never fail."""
+    import threading
+
+    store = EntryStore.open(tmp_path / "g.db")
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def guarded(work: Callable[[], object]) -> Callable[[], None]:
+        def loop() -> None:
+            while not stop.is_set():
+                try:
+                    work()
+                except BaseException as exc:  # collected and asserted on below
+                    errors.append(exc)
+
+        return loop
+
+    def acknowledge() -> None:
+        pending = store.pending(after_seq=0, limit=20)
+        store.mark_synced(ids=[e.id for e in pending], at=T0)
+
+    def read() -> None:
+        store.backlog()
+        store.admitted_since(subject="abc", direction=Direction.IN, since=T0)
+
+    workers = [
+        threading.Thread(target=guarded(acknowledge)),
+        threading.Thread(target=guarded(read)),
+        threading.Thread(target=guarded(lambda: store.purge(now=T0, retention_days=28))),
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in range(150):
+            store.record(new_entry())
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert errors == []
+    assert [e.seq for e in store.recent(limit=1)] == [150]
