@@ -195,8 +195,9 @@ class _VerdictStream:
         connection = http.client.HTTPConnection("127.0.0.1", port)
         connection.request("GET", "/api/events")
         response = connection.getresponse()
-        connected.set()
         for line in response:
+            if line.startswith(b":"):  # the server's "subscribed" comment
+                connected.set()
             if line.startswith(b"data:"):
                 # Several events may concern one passage; the first one of each counts.
                 passage = json.loads(line[5:])["id"]

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -131,11 +130,13 @@ class VerdictWatcher:
                 with httpx.stream(
                     "GET", f"http://127.0.0.1:{self.port}/api/events", timeout=None
                 ) as response:
-                    self.connected.set()
-                    for line in _lines(response.iter_lines()):
+                    for line in response.iter_lines():
+                        if line.startswith(":"):  # the server's "subscribed" comment
+                            self.connected.set()
                         if self._stop.is_set():
                             return
-                        self.verdicts.append(json.loads(line))
+                        if line.startswith("data:"):
+                            self.verdicts.append(json.loads(line[len("data:") :]))
             except httpx.HTTPError:
                 time.sleep(0.1)
 
@@ -144,12 +145,6 @@ class VerdictWatcher:
 
     def shown(self) -> list[dict[str, object]]:
         return [v for v in self.verdicts if v["kind"] == "verdict" and v["recorded"]]
-
-
-def _lines(lines: Iterator[str]) -> Iterator[str]:
-    for line in lines:
-        if line.startswith("data:"):
-            yield line[len("data:") :].strip()
 
 
 __all__ = ["CheckpointProcess", "VerdictWatcher", "free_port", "wait_until_serving", "write_config"]

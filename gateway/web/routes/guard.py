@@ -51,6 +51,8 @@ async def status(svc: Services) -> StatusPublic:
 async def events(svc: Services) -> AsyncIterator[ServerSentEvent]:
     """Server push of each passage as it is decided, re-measured or amended by a guard."""
     async with svc.bus.subscribe() as queue:
+        # Tells the client it is subscribed: no verdict decided from here on can be missed.
+        yield ServerSentEvent(comment="subscribed")
         while not svc.stopping.is_set():
             try:
                 event = await asyncio.wait_for(queue.get(), timeout=1.0)
