@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import signal
@@ -160,6 +161,7 @@ class Gateway:
         from gateway.web.access import AccessControl
         from gateway.web.logbuffer import LogRing
         from gateway.web.records import Records
+        from gateway.web.services import DoctorCheck
 
         settings = self.settings
         log_ring = LogRing(until=self.stop_event.is_set)
@@ -253,6 +255,20 @@ class Gateway:
                 policy_problem=policy.problem,
             )
 
+        def run_doctor_checks() -> list[DoctorCheck]:
+            # `checkpoint doctor` without re-reading the config; devices as this service
+            # reports them. Short timeouts: a technician is waiting at the page.
+            from gateway import doctor
+
+            findings = [
+                *doctor.check_devices(settings, timeout_s=3.0),
+                doctor.check_disk(settings.storage.path),
+                doctor.check_database(settings.storage.path),
+                doctor.check_clock(self.clock),
+                *doctor.check_sync(settings, timeout_s=3.0),
+            ]
+            return [DoctorCheck(f.check, f.status.value, f.detail, f.advice) for f in findings]
+
         def render_metrics() -> bytes:
             metrics.refresh(status(), self.clock.now())
             return metrics.render()
@@ -264,7 +280,11 @@ class Gateway:
                 recent=lambda limit: store.recent(limit=limit),
                 metrics=render_metrics,
                 stopping=self.stop_event,
-                access=AccessControl(transaction=store.transaction, now=self.clock.now),
+                access=AccessControl(
+                    # Sign-ins and audit rows write: take the write lock up front.
+                    transaction=functools.partial(store.transaction, write=True),
+                    now=self.clock.now,
+                ),
                 guard_actions=GuardActions(
                     store=store, policy=policy, bus=self.bus, on_changed=on_changed
                 ),
@@ -280,6 +300,7 @@ class Gateway:
                 records=Records(database_url(settings.storage.path)),
                 thermal_names=frozenset(thermal_names),
                 settings=lambda: settings.model_dump(mode="json"),
+                doctor=run_doctor_checks,
                 logs=log_ring,
                 kiosk_localhost=settings.web.kiosk_localhost,
             )

@@ -79,6 +79,23 @@ def gate_acl_block(site: str, gate: str, *, prefix: str = DEFAULT_PREFIX) -> str
     return f"user {identity}\ntopic read {prefix}/{site}/trust\ntopic read {prefix}/{site}/status\n"
 
 
+def add_gate_to_acl(path: Path, site: str, gate: str, *, prefix: str = DEFAULT_PREFIX) -> bool:
+    """Append the gate's block to a Mosquitto ACL file unless it has one; True if appended."""
+    block = gate_acl_block(site, gate, prefix=prefix)
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        raise CertificateError(f"{path}: no such ACL file (start from deploy/mosquitto/)") from None
+    except OSError as exc:
+        raise CertificateError(f"{path}: cannot read the ACL file: {exc.strerror}") from None
+    if block.splitlines()[0] in text.splitlines():
+        return False
+    separator = "" if not text or text.endswith("\n") else "\n"
+    write_atomic(path, f"{text}{separator}\n{block}".encode(), mode=mode)
+    return True
+
+
 def create_ca(directory: Path, *, site: str, now: datetime, days: int = CA_DAYS) -> IssuedFiles:
     """A new certificate authority for the site in `directory` (refuses to replace one)."""
     check_slug("site", site)

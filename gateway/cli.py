@@ -121,9 +121,13 @@ def demo(
 def collector(
     config: ConfigOption = None,
     database: Annotated[str | None, typer.Option(help="sqlite:///path or postgresql://...")] = None,
+    web: Annotated[
+        str | None,
+        typer.Option(help="also serve the manager dashboard of all gates at HOST:PORT"),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """The community-server side: subscribe, store, acknowledge."""
+    """The community-server side: subscribe, store, acknowledge; dashboard with --web."""
     import signal
     import threading
 
@@ -134,17 +138,36 @@ def collector(
     _logging(verbose)
     if not settings.mqtt.enabled:
         _fail(f"{config_path(config)}: mqtt.host is empty; the collector needs a broker", 2)
+    host, _, port = (web or "").rpartition(":")
+    if web is not None and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        _fail(f"--web must be HOST:PORT (e.g. 0.0.0.0:8081), not {web!r}", 2)
+    url = database_url(database or settings.collector.database)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker = Collector(
-        database_url(database or settings.collector.database),
+        url,
         settings.mqtt.host,
         settings.mqtt.port,
         prefix=settings.mqtt.topic_prefix,
         client_id=f"collector-{settings.gate.site}",
     )
-    worker.run(stop)
+    dashboard = None
+    if web is not None:
+        from gateway.web.collector_app import CollectorDashboard
+        from sync.collector_store import create_collector_engine, create_tables
+
+        # The dashboard reads the collector's tables: they exist before it serves.
+        engine = create_collector_engine(url)
+        create_tables(engine)
+        engine.dispose()
+        dashboard = CollectorDashboard(url, host=host, port=int(port))
+        dashboard.start()
+    try:
+        worker.run(stop)
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
 
 
 def _parse_day(value: str | None) -> date | None:

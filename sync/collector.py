@@ -6,9 +6,11 @@ the commit. A batch that is invalid or cannot be stored is not acknowledged, so 
 sends it again; a collector that dies between commit and ack causes only that resend.
 
 Several collectors share the load through one MQTT 5 shared subscription; each needs its own
-client id. The session outlives a restart by `session_expiry_s`, so batches sent meanwhile
-wait at the broker; it is short because the broker keeps handing an absent member its share
-of a shared subscription until the session expires (the gateways resend those batches).
+client id. By default a collector's session ends with its connection (`session_expiry_s` 0):
+brokers such as Mosquitto keep handing an absent member its share of a shared subscription
+for as long as its session lives, where those batches would wait until the gateways resend
+them. Without a session the live collectors get everything at once, and a restarted one
+simply receives the gateways' resends.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from sync.wire import WireError, decode_batch, decode_state, encode_ack
 
 logger = logging.getLogger(__name__)
 
-SESSION_EXPIRY_S = 120
+SESSION_EXPIRY_S = 0
 
 # A message and the collector's clock when it arrived; None stops the worker.
 _Arrival = tuple[Message, datetime] | None

@@ -19,11 +19,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Engine,
     Index,
     Insert,
+    Table,
     create_engine,
     event,
     func,
@@ -52,7 +54,8 @@ class CollectedEntry(CollectorTable, table=True):
     __table_args__ = (Index("ix_entries_site_gate_seq", "site", "gate", "seq"),)
 
     id: str = Field(primary_key=True, max_length=36)
-    seq: int
+    # 64-bit: monotonic nanoseconds pass 2**31 within seconds of boot.
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     gate: str
     site: str
     lane: str
@@ -62,7 +65,7 @@ class CollectedEntry(CollectorTable, table=True):
     )
     clock_synced: bool
     boot_id: str
-    monotonic_ns: int
+    monotonic_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
     code_format: str
     code_check: str
     code_status: str
@@ -95,6 +98,7 @@ FIXED_COLUMNS = frozenset(
     }
 )  # fmt: skip
 DEFAULT_KEY = ("id",)
+_CREATE_LOCK = 0x636B7074  # any constant shared by all collectors ("ckpt")
 
 
 class GateState(CollectorTable, table=True):
@@ -151,7 +155,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_tables(engine: Engine) -> None:
     """Create missing tables; an existing `entries` table (e.g. partitioned) is kept."""
-    CollectorTable.metadata.create_all(engine)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Collectors starting together would race to create the same tables.
+            connection.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK)))
+        CollectorTable.metadata.create_all(connection)
 
 
 def entry_key(engine: Engine) -> tuple[str, ...]:
@@ -190,10 +198,14 @@ def store_batch(
     session.execute(_upsert(session, key), rows)
 
 
+def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 def _upsert(session: Session, key: Sequence[str]) -> Insert:
     table = CollectedEntry.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    insert = _insert(session, table)
     changes = {
         column.name: insert.excluded[column.name]
         for column in table.columns
@@ -212,24 +224,25 @@ def save_state(
     """Record a gate's state; fields the message leaves out (a last will) keep their values.
 
     `seen_at` is when the gate was last heard live; None (a retained message) keeps the old one.
+    Every collector sees every state message, so this is one statement that cannot collide.
     """
-    row = session.get(GateState, (site, gate))
-    if row is None:
-        row = GateState(site=site, gate=gate, state=message.state)
-    row.state = message.state
+    values: dict[str, Any] = {"site": site, "gate": gate, "state": message.state}
     if seen_at is not None:
-        row.last_seen = _utc(seen_at)
+        values["last_seen"] = _utc(seen_at)
     fields = message.model_fields_set
     if "version" in fields:
-        row.version = message.version
+        values["version"] = message.version
     if "backlog" in fields:
-        row.backlog = message.backlog
+        values["backlog"] = message.backlog
     if "oldest_unsynced" in fields:
-        oldest = message.oldest_unsynced
-        row.oldest_unsynced = _utc(oldest) if oldest else None
+        values["oldest_unsynced"] = _utc_or_none(message.oldest_unsynced)
     if "devices" in fields and message.devices is not None:
-        row.devices = {name: dev.model_dump(mode="json") for name, dev in message.devices.items()}
-    session.add(row)
+        values["devices"] = {
+            name: device.model_dump(mode="json") for name, device in message.devices.items()
+        }
+    insert = _insert(session, GateState.__table__).values(values)  # type: ignore[attr-defined]
+    changes = {name: insert.excluded[name] for name in values if name not in ("site", "gate")}
+    session.execute(insert.on_conflict_do_update(index_elements=["site", "gate"], set_=changes))
 
 
 def entry_count(session: Session) -> int:

@@ -182,7 +182,7 @@ class CheckpointService:
         scan = Scan(
             payload=b"",
             source=reading.source,
-            lane="",
+            lane=reading.source[:16],  # no scanner saw this person; the thermal source did
             direction=Direction.IN,
             monotonic_ns=reading.monotonic_ns,
             wall_time=reading.wall_time,

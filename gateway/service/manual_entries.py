@@ -33,6 +33,7 @@ from gateway.storage.store import EntryStore
 
 VISITOR_FORMAT: Final = "visitor"
 HANDHELD: Final = "handheld"
+GUARD_LANE: Final = "guard"  # the lane of passages a guard records at the desk
 # Reasons that say a passage was referred or denied because of its temperature.
 TEMPERATURE_REASONS: Final = frozenset(
     {"no-temperature", "thermal-unavailable", "temperature-implausible", "fever-remeasure", "fever"}
@@ -102,7 +103,7 @@ class ManualEntries:
             id=uuid7(now),
             gate=self._identity.gate,
             site=self._identity.site,
-            lane="",
+            lane=GUARD_LANE,
             direction=direction,
             occurred_at=now,
             clock_synced=self._clock.synchronised(),
@@ -139,7 +140,7 @@ class ManualEntries:
         return await asyncio.to_thread(self._handheld, entry_id, celsius)
 
     def _handheld(self, entry_id: str, celsius: float) -> Entry:
-        with self._store.transaction() as session:
+        with self._store.transaction(write=True) as session:
             entry = entries.get_entry(session, entry_id=entry_id)
             _require_temperature_referral(entry)
             policy = self._policy()

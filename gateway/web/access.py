@@ -78,7 +78,9 @@ class AccessControl:
         throttle: LoginThrottle | None = None,
         hasher: PasswordHasher | None = None,
         session_hours: float = 12.0,
+        roles: frozenset[Role] = frozenset(Role),
     ) -> None:
+        self.roles = roles  # the roles this server has pages for: each needs an account
         self._transaction = transaction
         self._now = now
         self._throttle = throttle or LoginThrottle()
@@ -92,33 +94,39 @@ class AccessControl:
     def needs_setup(self) -> bool:
         """True until every role has an account: the pages then lead to the setup page."""
         with self._transaction() as session:
-            return accounts.roles_with_accounts(session) != {r.value for r in Role}
+            return self._needs_setup(session)
+
+    def _needs_setup(self, session: Session) -> bool:
+        return not {r.value for r in self.roles} <= accounts.roles_with_accounts(session)
 
     def set_up(
         self,
         *,
         manager: str,
         manager_password: str,
-        technician: str,
-        technician_password: str,
-        guard_pin: str,
+        technician: str = "",
+        technician_password: str = "",
+        guard_pin: str = "",
     ) -> None:
-        """Create the first accounts. Refused once they exist (change them signed in)."""
-        for username in (manager, technician):
+        """Create the first accounts of this server's roles. Refused once they exist (change
+        them signed in)."""
+        wanted = [(manager, manager_password, Role.MANAGER)]
+        if Role.TECHNICIAN in self.roles:
+            wanted.append((technician, technician_password, Role.TECHNICIAN))
+            if manager == technician:
+                raise AccessError(
+                    "same-username", "the manager and technician need their own names"
+                )
+        for username, password, _ in wanted:
             _check_username(username)
-        if manager == technician:
-            raise AccessError("same-username", "the manager and technician need their own names")
-        for password in (manager_password, technician_password):
             _check_password(password)
-        _check_pin(guard_pin)
-        hashes = [
-            (GUARD_ACCOUNT, Role.GUARD, self._hasher.hash(guard_pin)),
-            (manager, Role.MANAGER, self._hasher.hash(manager_password)),
-            (technician, Role.TECHNICIAN, self._hasher.hash(technician_password)),
-        ]
+        if Role.GUARD in self.roles:
+            _check_pin(guard_pin)
+            wanted.append((GUARD_ACCOUNT, guard_pin, Role.GUARD))
+        hashes = [(name, role, self._hasher.hash(secret)) for name, secret, role in wanted]
         now = self._now()
         with self._transaction() as session:
-            if accounts.roles_with_accounts(session) == {r.value for r in Role}:
+            if not self._needs_setup(session):
                 raise AccessError("already-set-up", "the accounts are already set up")
             for username, role, secret_hash in hashes:
                 accounts.put_account(

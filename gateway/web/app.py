@@ -1,8 +1,10 @@
-"""The web app factory: guard screen, manager dashboard, technician pages, and their API."""
+"""The web app factories: the gate's (guard screen, manager dashboard, technician pages) and the
+collector's (the manager dashboard across a site), with their API."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -10,14 +12,15 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from gateway.core.errors import ActionNotAllowedError, EntryNotFoundError, NotRecordedError
-from gateway.web.access import AccessError, Role, SignInThrottled
-from gateway.web.deps import Services, is_local, may_watch, signed_in
+from gateway.web.access import AccessControl, AccessError, Role, SignInThrottled
+from gateway.web.deps import Access, Services, is_local, may_watch, signed_in
 from gateway.web.i18n import catalog_path
 from gateway.web.origin import SameOriginMiddleware
+from gateway.web.records import GateSync
 from gateway.web.routes import auth, guard, manager, technician
-from gateway.web.services import DoctorCheck, WebServices
+from gateway.web.services import Dashboard, DoctorCheck, WebServices
 
-__all__ = ["DoctorCheck", "WebServices", "create_app"]
+__all__ = ["Dashboard", "DoctorCheck", "WebServices", "create_app", "create_collector_app"]
 
 STATIC = Path(__file__).parent / "static"
 
@@ -30,28 +33,80 @@ _ACCESS_STATUS = {
 
 
 def create_app(services: WebServices) -> FastAPI:
-    app = FastAPI(
-        title="checkpoint-gateway",
-        version="1",
+    """The gate's app: guard screen and actions, manager dashboard, technician pages."""
+    dashboard = Dashboard(services.access, services.records, lambda: _gates_of(services))
+    app = _base_app(
+        dashboard,
         description="The gate's screens: guard verdicts and actions, manager dashboard, "
         "technician diagnostics. Error bodies carry a message key in `detail`.",
     )
     app.state.services = services
-    app.add_middleware(SameOriginMiddleware)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    _add_error_handlers(app)
-    _add_pages(app)
-    app.include_router(auth.router)
     app.include_router(guard.router)
     app.include_router(guard.actions)
-    app.include_router(manager.router)
     app.include_router(technician.router)
+    app.add_api_route(
+        "/technician",
+        _role_page("/technician", "technician.html", Role.TECHNICIAN),
+        include_in_schema=False,
+    )
+
+    @app.get("/", include_in_schema=False)
+    async def guard_screen(request: Request) -> Response:
+        principal = await signed_in(request)
+        if not may_watch(request, principal):
+            return RedirectResponse("/login?next=/", status_code=303)
+        return FileResponse(STATIC / "guard.html")
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(svc: Services) -> Response:
         """Prometheus metrics."""
         body = await asyncio.to_thread(svc.metrics)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app
+
+
+def create_collector_app(dashboard: Dashboard) -> FastAPI:
+    """The community server's app: the manager dashboard across all gates of a site."""
+    app = _base_app(
+        dashboard,
+        description="The manager dashboard across all gates of a site. Error bodies carry a "
+        "message key in `detail`.",
+    )
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> Response:
+        return RedirectResponse("/manager", status_code=303)
+
+    return app
+
+
+def _base_app(dashboard: Dashboard, *, description: str) -> FastAPI:
+    """What every app has: sign-in and setup, the manager's pages, catalogs, error bodies."""
+    app = FastAPI(title="checkpoint-gateway", version="1", description=description)
+    app.state.access = dashboard.access
+    app.state.dashboard = dashboard
+    app.add_middleware(SameOriginMiddleware)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_error_handlers(app)
+    app.include_router(auth.router)
+    app.include_router(manager.router)
+    app.add_api_route(
+        "/manager", _role_page("/manager", "manager.html", Role.MANAGER), include_in_schema=False
+    )
+
+    @app.get("/login", include_in_schema=False)
+    async def login(request: Request, access: Access) -> Response:
+        if await asyncio.to_thread(access.needs_setup):
+            return RedirectResponse("/setup", status_code=303)
+        return FileResponse(STATIC / "login.html")
+
+    @app.get("/setup", include_in_schema=False)
+    async def setup(request: Request, access: Access) -> Response:
+        if not await asyncio.to_thread(access.needs_setup):
+            return RedirectResponse("/login", status_code=303)
+        # The page itself explains that setup is only possible on this computer.
+        return FileResponse(STATIC / "setup.html", status_code=200 if is_local(request) else 403)
 
     @app.get("/i18n/{language}.json", include_in_schema=False)
     async def catalog(language: str) -> Response:
@@ -63,37 +118,11 @@ def create_app(services: WebServices) -> FastAPI:
     return app
 
 
-def _add_pages(app: FastAPI) -> None:
-    @app.get("/", include_in_schema=False)
-    async def guard_screen(request: Request) -> Response:
-        principal = await signed_in(request)
-        if not may_watch(request, principal):
-            return RedirectResponse("/login?next=/", status_code=303)
-        return FileResponse(STATIC / "guard.html")
-
-    @app.get("/login", include_in_schema=False)
-    async def login(request: Request, svc: Services) -> Response:
-        if await asyncio.to_thread(svc.access.needs_setup):
-            return RedirectResponse("/setup", status_code=303)
-        return FileResponse(STATIC / "login.html")
-
-    @app.get("/setup", include_in_schema=False)
-    async def setup(request: Request, svc: Services) -> Response:
-        if not await asyncio.to_thread(svc.access.needs_setup):
-            return RedirectResponse("/login", status_code=303)
-        # The page itself explains that setup is only possible on the gateway's computer.
-        return FileResponse(STATIC / "setup.html", status_code=200 if is_local(request) else 403)
-
-    for path, page, role in (
-        ("/manager", "manager.html", Role.MANAGER),
-        ("/technician", "technician.html", Role.TECHNICIAN),
-    ):
-        app.add_api_route(path, _role_page(path, page, role), include_in_schema=False)
-
-
-def _role_page(path: str, page: str, role: Role):  # type: ignore[no-untyped-def]
-    async def serve(request: Request, svc: Services) -> Response:
-        if await asyncio.to_thread(svc.access.needs_setup):
+def _role_page(
+    path: str, page: str, role: Role
+) -> Callable[[Request, AccessControl], Awaitable[Response]]:
+    async def serve(request: Request, access: Access) -> Response:
+        if await asyncio.to_thread(access.needs_setup):
             return RedirectResponse("/setup", status_code=303)
         principal = await signed_in(request)
         if principal is None:
@@ -103,6 +132,24 @@ def _role_page(path: str, page: str, role: Role):  # type: ignore[no-untyped-def
         return FileResponse(STATIC / page)
 
     return serve
+
+
+def _gates_of(services: WebServices) -> list[GateSync]:
+    """This gate's link to the community server, as the sync status shows it."""
+    status = services.status()
+    if not status.mqtt_enabled:
+        state = "local-only"
+    else:
+        state = "online" if status.mqtt_connected else "offline"
+    own = GateSync(
+        site=status.site,
+        gate=status.gate,
+        state=state,
+        backlog=status.backlog,
+        oldest_unsynced=status.oldest_unsynced,
+        last_seen=None,
+    )
+    return [own, *services.records.gates()]
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from gateway.web.access import Principal, Role
-from gateway.web.services import WebServices
+from gateway.web.access import AccessControl, Principal, Role
+from gateway.web.services import Dashboard, WebServices
 
 SESSION_COOKIE = "checkpoint_session"
 _LOCAL_CLIENTS = {"127.0.0.1", "::1", "localhost"}
@@ -23,17 +23,32 @@ def _services(request: Request) -> WebServices:
 Services = Annotated[WebServices, Depends(_services)]
 
 
+def _access(request: Request) -> AccessControl:
+    access: AccessControl = request.app.state.access
+    return access
+
+
+Access = Annotated[AccessControl, Depends(_access)]
+
+
+def _dashboard(request: Request) -> Dashboard:
+    dashboard: Dashboard = request.app.state.dashboard
+    return dashboard
+
+
+Board = Annotated[Dashboard, Depends(_dashboard)]
+
+
 def is_local(request: Request) -> bool:
     """The request comes from this computer (the kiosk screen, or a technician at it)."""
     return request.client is not None and request.client.host in _LOCAL_CLIENTS
 
 
 async def signed_in(request: Request) -> Principal | None:
-    services = _services(request)
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         return None
-    return await asyncio.to_thread(services.access.principal, token)
+    return await asyncio.to_thread(_access(request).principal, token)
 
 
 MaybePrincipal = Annotated[Principal | None, Depends(signed_in)]
@@ -63,8 +78,10 @@ Technician = Annotated[Principal, Depends(require(Role.TECHNICIAN))]
 
 def may_watch(request: Request, principal: Principal | None) -> bool:
     """Whether the verdict view may be shown: to anyone signed in, or open to the kiosk on
-    this computer when so configured."""
-    return principal is not None or (_services(request).kiosk_localhost and is_local(request))
+    this computer when so configured (a collector has no verdict view)."""
+    services: WebServices | None = getattr(request.app.state, "services", None)
+    kiosk = services is not None and services.kiosk_localhost
+    return principal is not None or (kiosk and is_local(request))
 
 
 async def watcher(request: Request, principal: MaybePrincipal) -> None:

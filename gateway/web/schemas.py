@@ -33,6 +33,7 @@ class PassagePublic(BaseModel):
     direction: str
     occurred_at: datetime
     code_format: str
+    revision: int = 0  # raised by every guard action after recording
     override_by: str | None = None
     override_reason: str | None = None
     confirmed_by: str | None = None
@@ -54,6 +55,7 @@ class PassagePublic(BaseModel):
             direction=entry.direction.value,
             occurred_at=entry.occurred_at,
             code_format=entry.code_format,
+            revision=getattr(entry, "revision", 0),
             override_by=entry.override.by if entry.override else None,
             override_reason=entry.override.reason if entry.override else None,
             confirmed_by=entry.confirmed_by,
@@ -138,14 +140,17 @@ class MePublic(BaseModel):
     needs_setup: bool
     local: bool  # on the gateway's own computer (setup is only offered there)
     kiosk: bool  # the verdict view is open here without signing in
+    roles: list[str]  # the roles this server has pages for (setup asks for their secrets)
 
 
 class SetupRequest(BaseModel):
+    """The first accounts; a collector (managers only) leaves out the technician and PIN."""
+
     manager: str = Field(max_length=32)
     manager_password: str = Field(max_length=128)
-    technician: str = Field(max_length=32)
-    technician_password: str = Field(max_length=128)
-    guard_pin: str = Field(max_length=12)
+    technician: str = Field("", max_length=32)
+    technician_password: str = Field("", max_length=128)
+    guard_pin: str = Field("", max_length=12)
 
 
 class SignInRequest(BaseModel):
@@ -330,8 +335,9 @@ class ConfigPublic(BaseModel):
 
 class DoctorCheckPublic(BaseModel):
     name: str
-    ok: bool
+    status: Literal["pass", "warn", "fail"]
     detail: str
+    advice: str
 
 
 class DoctorPublic(BaseModel):

@@ -14,16 +14,27 @@ from gateway.service.manual_entries import ManualEntries
 from gateway.service.status import GatewayStatus
 from gateway.web.access import AccessControl
 from gateway.web.logbuffer import LogRing
-from gateway.web.records import Records
+from gateway.web.records import GateSync, Records
 
 
 @dataclass(frozen=True, slots=True)
 class DoctorCheck:
-    """One line of the `doctor` results as the technician page shows it."""
+    """One finding of the `doctor` checks as the technician page shows it."""
 
     name: str
-    ok: bool
+    status: str  # pass, warn or fail
     detail: str
+    advice: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """What the manager's pages need, at a gate or at the collector: the accounts, the
+    entries, and each gate's sync state."""
+
+    access: AccessControl
+    records: Records
+    gates: Callable[[], list[GateSync]]
 
 
 @dataclass(frozen=True, slots=True)

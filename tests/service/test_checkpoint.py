@@ -169,6 +169,7 @@ def test_person_without_code_is_recorded_once(tmp_path: Path) -> None:
         await asyncio.sleep(0.8)
         await service.drain()
         (entry,) = store.recent(limit=5)
+        assert entry.lane == "ir"  # the thermal source that saw the person
         assert entry.code_check is CodeCheck.NO_CODE
         assert entry.decision is Decision.REFER
         assert entry.temperature_c == 36.7

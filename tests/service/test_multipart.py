@@ -40,9 +40,7 @@ def test_chunks_make_one_entry(tmp_path: Path) -> None:
 
     async def main() -> None:
         results = [
-            await service.handle_scan(
-                Scan(chunk.encode(), "scanner-1", "1", Direction.IN, 0, NOW)
-            )
+            await service.handle_scan(Scan(chunk.encode(), "scanner-1", "1", Direction.IN, 0, NOW))
             for chunk in chunks
         ]
         assert results[:2] == [None, None]

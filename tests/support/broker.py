@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.ports import free_port, wait_for_port
@@ -17,19 +18,28 @@ def mosquitto_available() -> bool:
 
 
 class Broker:
-    """Start, stop, kill and restart a Mosquitto process; the port stays the same."""
+    """Start, stop, kill and restart a Mosquitto process; the port stays the same.
 
-    def __init__(self, directory: Path, *, extra_config: str = "") -> None:
+    `base_config(port)`, when given, is the configuration instead of the plain anonymous
+    listener (`extra_config` is appended either way).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        extra_config: str = "",
+        base_config: Callable[[int], str] | None = None,
+    ) -> None:
         self.directory = directory
         self.port = free_port()
         self.config = directory / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            f"log_dest file {directory / 'mosquitto.log'}\n"
-            f"{extra_config}"
+        base = (
+            base_config(self.port)
+            if base_config is not None
+            else f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
         )
+        self.config.write_text(f"{base}log_dest file {directory / 'mosquitto.log'}\n{extra_config}")
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Broker:

@@ -21,9 +21,12 @@ def postgres_bin() -> Path | None:
 
 
 class Postgres:
-    """initdb + pg_ctl start as an unprivileged user (PostgreSQL refuses to run as root)."""
+    """initdb + pg_ctl start as an unprivileged user (PostgreSQL refuses to run as root).
 
-    def __init__(self, directory: Path) -> None:
+    Tests run without fsync (speed); benchmarks ask for `durable=True`, as in production.
+    """
+
+    def __init__(self, directory: Path, *, durable: bool = False) -> None:
         binaries = postgres_bin()
         if binaries is None:
             raise RuntimeError("PostgreSQL server binaries are not installed")
@@ -31,6 +34,7 @@ class Postgres:
         self.directory = directory
         self.data = directory / "data"
         self.port = free_port()
+        self.durable = durable
         self._as_user: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(directory, "postgres", "postgres")
@@ -46,7 +50,10 @@ class Postgres:
 
     def start(self) -> Postgres:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        fsync = "on" if self.durable else "off"
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync={fsync}"
+        )
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
             "-l", str(self.directory / "postgres.log"), "-w", "start",

@@ -4,6 +4,8 @@ import asyncio
 import logging
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +19,9 @@ from sync.mqtt import (
     NotConnectedError,
     Tls,
 )
-from tests.support.broker import Broker
+from tests.support.broker import Broker, mosquitto_available
 from tests.support.mqtt import Capture, wait_until
+from tests.support.proxy import FaultProxy
 from tests.support.tls import make_tls_files
 from tests.sync.conftest import mqtt_client
 
@@ -194,3 +197,83 @@ def test_unreadable_tls_files_are_a_setup_error(tmp_path: Path) -> None:
         MqttClient(MqttSettings(host="h", tls=Tls(key=tmp_path / "k")), client_id="t")
     with pytest.raises(MqttSetupError, match="client id"):
         MqttClient(MqttSettings(host="h"), client_id="")
+
+
+def test_a_client_started_before_the_broker_connects_when_it_comes(tmp_path: Path) -> None:
+    if not mosquitto_available():
+        pytest.skip("mosquitto is not installed (scripts/test.sh installs it)")
+    (tmp_path / "late").mkdir()
+    late = Broker(tmp_path / "late")  # port chosen, nothing listening yet
+    client = MqttClient(
+        MqttSettings(host="127.0.0.1", port=late.port, reconnect_max_s=1.0), client_id="t-early"
+    )
+    client.start()
+    try:
+        time.sleep(1.5)  # a few refused attempts
+        assert not client.connected
+        late.start()
+        wait_until(lambda: client.connected, what="the connection once the broker is up")
+    finally:
+        client.stop()
+        late.stop()
+
+
+def test_without_a_connack_the_client_is_never_connected_and_tries_again(broker: Broker) -> None:
+    proxy = FaultProxy(broker.port).start()
+    proxy.blackhole(True)  # TCP connects, CONNECT goes nowhere
+    client = MqttClient(
+        MqttSettings(host="127.0.0.1", port=proxy.port, keepalive_s=1, reconnect_max_s=1.0),
+        client_id="t-no-connack",
+    )
+    seen: list[bool] = []
+    client.add_connection_listener(seen.append)
+    client.start()
+    try:
+        wait_until(lambda: proxy.connections >= 3, what="attempts after silent connects")
+        assert seen == [] and not client.connected
+        proxy.blackhole(False)
+        wait_until(lambda: client.connected, what="the connection once packets flow")
+    finally:
+        client.stop()
+        proxy.stop()
+
+
+def test_stop_returns_soon_even_when_the_connection_is_dead(broker: Broker) -> None:
+    proxy = FaultProxy(broker.port).start()
+    client = MqttClient(MqttSettings(host="127.0.0.1", port=proxy.port), client_id="t-stop")
+    client.start()
+    try:
+        wait_until(lambda: client.connected, what="CONNACK")
+        proxy.blackhole(True)  # the DISCONNECT cannot arrive; keepalive is 30 s
+        started = time.monotonic()
+        client.stop()
+        assert time.monotonic() - started < 5
+        assert not client.connected
+    finally:
+        proxy.stop()
+
+
+def test_messages_stay_in_order_and_whole_across_threads(broker: Broker) -> None:
+    # paho must leave every write to the network thread, however many threads publish.
+    capture = Capture(broker.port, "t/#")
+    client = mqtt_client(broker, "t-threads")
+    client.start()
+    try:
+        wait_until(lambda: client.connected, what="CONNACK")
+
+        def sender(name: str) -> None:
+            for i in range(200):
+                client.send(f"t/{name}", f"{name}-{i}".encode() * 50)
+
+        threads = [threading.Thread(target=sender, args=(str(n),)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wait_until(lambda: len(capture.messages) == 800, what="every message")
+        for n in range(4):
+            payloads = [m.payload for m in capture.on(f"t/{n}")]
+            assert payloads == [f"{n}-{i}".encode() * 50 for i in range(200)]
+    finally:
+        client.stop()
+        capture.close()

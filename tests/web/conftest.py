@@ -142,13 +142,17 @@ def browser_page(chromium: Any) -> Iterator[Any]:
     context.close()
 
 
-def screenshots(page: Any, name: str) -> list[Path]:
-    """The page at the kiosk's and a laptop's size, as docs/screenshots/<name>-<w>x<h>.png."""
+def screenshots(page: Any, name: str, *, show: str | None = None) -> list[Path]:
+    """The page at the kiosk's and a laptop's size, as docs/screenshots/<name>-<w>x<h>.png,
+    from the top or scrolled to the element `show`."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size
     written = []
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("window.scrollTo(0, 0)")
+        if show is not None:
+            page.locator(show).scroll_into_view_if_needed()
         path = SCREENSHOTS / f"{name}-{width}x{height}.png"
         page.screenshot(path=str(path))
         written.append(path)

@@ -115,7 +115,10 @@ def build(tmp_path: Path, *, now: datetime | None = None) -> InProcess:
         guard_actions=GuardActions(store=store, policy=Policy, bus=bus),
         manual=ManualEntries(store=store, policy=Policy, identity=identity, clock=clock, bus=bus),
         records=Records(database_url(tmp_path / "gateway.db")),
-        settings=lambda: {"mqtt": {"host": "broker", "password": "hunter2"}},
+        settings=lambda: {
+            "mqtt": {"host": "broker", "password": "hunter2", "tls_key": None},
+            "scanners": [{"kind": "camera", "device": "rtsp://cam:hunter2@192.0.2.9/live"}],
+        },
         logs=logs,
     )
     return InProcess(create_app(services), store, services, clock, logs)

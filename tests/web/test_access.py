@@ -187,7 +187,10 @@ def test_config_view_hides_secrets(web: InProcess) -> None:
     client = web.client()
     sign_in(client, "technician")
     settings = client.get("/api/config").json()["settings"]
-    assert settings == {"mqtt": {"host": "broker", "password": "********"}}
+    assert settings == {
+        "mqtt": {"host": "broker", "password": "********", "tls_key": None},
+        "scanners": [{"kind": "camera", "device": "rtsp://cam:********@192.0.2.9/live"}],
+    }
 
 
 def test_responses_never_carry_pseudonyms_or_payload_digests(web: InProcess) -> None:
@@ -201,3 +204,44 @@ def test_responses_never_carry_pseudonyms_or_payload_digests(web: InProcess) -> 
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     for name, schema in schemas.items():
         assert not {"subject", "payload_digest"} & set(schema.get("properties", {})), name
+
+
+def test_a_guard_registers_a_visitor_and_records_a_handheld_reading(web: InProcess) -> None:
+    web.set_up()
+    guard = web.client()
+    sign_in(guard, "guard")
+    visitor = guard.post(
+        "/api/visitors",
+        json={"name": "王小明", "phone": "13812345678", "unit": "3-2-501", "reason": "探亲",
+              "celsius": 38.0},
+    )  # fmt: skip
+    assert visitor.status_code == 201, visitor.text
+    body = visitor.json()
+    assert (body["label"], body["decision"]) == ("王*明 *5678 3-2-501 · 探亲", "refer")
+    assert body["reasons"] == ["no-code", "fever-remeasure", "visitor"]
+    prompt = guard.post(f"/api/passages/{body['id']}/remeasure")
+    assert (prompt.status_code, prompt.json()["kind"]) == (200, "remeasure")
+    reading = guard.post(f"/api/passages/{body['id']}/handheld", json={"celsius": 36.6})
+    assert reading.status_code == 200, reading.text
+    assert (reading.json()["decision"], reading.json()["temperature_c"]) == ("admit", 36.6)
+    bad = guard.post("/api/visitors", json={"name": "x", "phone": "12", "unit": "1", "reason": "r"})
+    assert bad.status_code == 422
+    manager = web.client()
+    sign_in(manager, "manager")
+    guarded = [(a["actor"], a["action"]) for a in manager.get("/api/audit").json()]
+    assert guarded[1:4] == [("王师傅", "handheld"), ("王师傅", "remeasure"), ("王师傅", "visitor")]
+
+
+def test_a_manager_changes_the_guard_pin_and_guards_sign_in_again(web: InProcess) -> None:
+    web.set_up()
+    guard = web.client()
+    sign_in(guard, "guard")
+    manager = web.client()
+    sign_in(manager, "manager")
+    changed = manager.post("/api/auth/secret", json={"username": "guard", "secret": "97531"})
+    assert changed.status_code == 204, changed.text
+    assert guard.get("/api/auth/me").json()["signed_in"] is False
+    assert guard.post("/api/auth/pin", json={"pin": PASSWORDS["guard"]}).status_code == 401
+    assert guard.post("/api/auth/pin", json={"pin": "97531"}).status_code == 200
+    refused = guard.post("/api/auth/secret", json={"username": "manager", "secret": "x" * 12})
+    assert (refused.status_code, refused.json()["detail"]) == (403, "forbidden")

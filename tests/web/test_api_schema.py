@@ -45,17 +45,21 @@ def test_no_request_causes_a_server_error(api: tuple[InProcess, dict[str, str]])
     for operation in operations:
         tags = operation.definition.raw.get("tags", [])
         role = next((ROLE_OF_TAG[tag] for tag in tags if tag in ROLE_OF_TAG), None)
-        session = {"checkpoint_session": cookies[role]} if role else None
+        fuzz(operation, {"checkpoint_session": cookies[role]} if role else None)
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=5,
-            deadline=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-            database=None,
-        )
-        def call(case: Any) -> None:
-            case.call_and_validate(checks=[not_a_server_error], cookies=session)
 
-        call()
+def fuzz(operation: Any, cookies: dict[str, str] | None) -> None:
+    """A few generated requests to one operation, each checked for a server error."""
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=5,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def call(case: Any) -> None:
+        case.call_and_validate(checks=[not_a_server_error], cookies=cookies)
+
+    call()

@@ -41,6 +41,7 @@ FAMILIES = {
     "devices.state_": [s.value for s in DeviceState],
     "sync.": ["online", "offline", "local-only"],
     "audit.": AUDIT_ACTIONS,
+    "doctor.": ["pass", "warn", "fail"],
 }
 _KEY = re.compile(r"""["'`]([a-z_]+\.[a-z0-9_.-]*)["'`]""")
 _TEMPLATE_FAMILY = re.compile(r"`([a-z_]+\.)\$\{")

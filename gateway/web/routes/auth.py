@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from gateway.web.access import GUARD_ACCOUNT, Principal
-from gateway.web.deps import SESSION_COOKIE, MaybePrincipal, Services, is_local, may_watch
+from gateway.web.deps import SESSION_COOKIE, Access, MaybePrincipal, is_local, may_watch
 from gateway.web.schemas import (
     ChangeSecretRequest,
     ErrorPublic,
@@ -26,26 +26,27 @@ router = APIRouter(
 
 
 @router.get("/me", response_model=MePublic)
-async def me(request: Request, svc: Services, principal: MaybePrincipal) -> MePublic:
+async def me(request: Request, access: Access, principal: MaybePrincipal) -> MePublic:
     """Who this browser is signed in as, and whether the accounts still need setting up."""
     return MePublic(
         signed_in=principal is not None,
         role=principal.role.value if principal else None,
         name=principal.actor if principal else None,
-        needs_setup=await asyncio.to_thread(svc.access.needs_setup),
+        needs_setup=await asyncio.to_thread(access.needs_setup),
         local=is_local(request),
         kiosk=may_watch(request, None),
+        roles=[role.value for role in access.roles],
     )
 
 
 @router.post("/setup", status_code=204, responses={403: {"model": ErrorPublic}})
-async def setup(request: Request, body: SetupRequest, svc: Services) -> Response:
+async def setup(request: Request, body: SetupRequest, access: Access) -> Response:
     """First run: the manager's and technician's accounts and the guard PIN. Only from the
     gateway's own computer, and only while they are not set."""
     if not is_local(request):
         raise HTTPException(403, detail="setup-local-only")
     await asyncio.to_thread(
-        svc.access.set_up,
+        access.set_up,
         manager=body.manager,
         manager_password=body.manager_password,
         technician=body.technician,
@@ -57,11 +58,11 @@ async def setup(request: Request, body: SetupRequest, svc: Services) -> Response
 
 @router.post("/sign-in", response_model=MePublic, responses={429: {"model": ErrorPublic}})
 async def sign_in(
-    request: Request, response: Response, body: SignInRequest, svc: Services
+    request: Request, response: Response, body: SignInRequest, access: Access
 ) -> MePublic:
     """A manager or technician signs in with name and password (sets the session cookie)."""
     token, principal = await asyncio.to_thread(
-        svc.access.sign_in,
+        access.sign_in,
         username=body.username.strip().lower(),
         secret=body.password,
         client=_client(request),
@@ -71,11 +72,11 @@ async def sign_in(
 
 @router.post("/pin", response_model=MePublic, responses={429: {"model": ErrorPublic}})
 async def guard_pin(
-    request: Request, response: Response, body: PinRequest, svc: Services
+    request: Request, response: Response, body: PinRequest, access: Access
 ) -> MePublic:
     """A guard signs in with the guard PIN and their name (which their actions carry)."""
     token, principal = await asyncio.to_thread(
-        svc.access.sign_in,
+        access.sign_in,
         username=GUARD_ACCOUNT,
         secret=body.pin,
         client=_client(request),
@@ -85,10 +86,10 @@ async def guard_pin(
 
 
 @router.post("/sign-out", status_code=204)
-async def sign_out(request: Request, svc: Services) -> Response:
+async def sign_out(request: Request, access: Access) -> Response:
     token = request.cookies.get(SESSION_COOKIE, "")
     if token:
-        await asyncio.to_thread(svc.access.sign_out, token)
+        await asyncio.to_thread(access.sign_out, token)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -96,14 +97,14 @@ async def sign_out(request: Request, svc: Services) -> Response:
 
 @router.post("/secret", status_code=204, responses={403: {"model": ErrorPublic}})
 async def change_secret(
-    body: ChangeSecretRequest, svc: Services, principal: MaybePrincipal
+    body: ChangeSecretRequest, access: Access, principal: MaybePrincipal
 ) -> Response:
     """Change one's own password, or (a manager) the guard PIN. That account is signed out
     everywhere."""
     if principal is None:
         raise HTTPException(401, detail="sign-in-needed")
     await asyncio.to_thread(
-        svc.access.change_secret, principal, username=body.username, secret=body.secret
+        access.change_secret, principal, username=body.username, secret=body.secret
     )
     return Response(status_code=204)
 
@@ -129,4 +130,5 @@ def _signed_in(request: Request, response: Response, token: str, principal: Prin
         needs_setup=False,
         local=is_local(request),
         kiosk=may_watch(request, principal),
+        roles=[],
     )

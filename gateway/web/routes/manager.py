@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
-from gateway.web.deps import Manager, Services
-from gateway.web.records import GateSync, Period
+from gateway.web.deps import Board, Manager
+from gateway.web.records import Period
 from gateway.web.schemas import (
     AuditPublic,
     ErrorPublic,
@@ -46,15 +46,15 @@ Days = Annotated[Period, Depends(period)]
 
 
 @router.get("/stats", response_model=StatsPublic)
-async def stats(svc: Services, days: Days, manager: Manager) -> StatsPublic:
+async def stats(board: Board, days: Days, manager: Manager) -> StatsPublic:
     """Entries in and out by hour, decisions, fever alerts, red and yellow codes, overrides,
     visitors, for local days."""
-    return StatsPublic.from_stats(await asyncio.to_thread(svc.records.stats, days), days)
+    return StatsPublic.from_stats(await asyncio.to_thread(board.records.stats, days), days)
 
 
 @router.get("/records", response_model=RecordPage)
 async def records(
-    svc: Services,
+    board: Board,
     days: Days,
     manager: Manager,
     q: Annotated[str, Query(max_length=100, description="text to look for")] = "",
@@ -64,7 +64,7 @@ async def records(
 ) -> RecordPage:
     """The entries of the period, newest first, filtered by text and decision."""
     total, rows = await asyncio.to_thread(
-        lambda: svc.records.search(days, text=q, decision=decision, limit=limit, offset=offset)
+        lambda: board.records.search(days, text=q, decision=decision, limit=limit, offset=offset)
     )
     return RecordPage(total=total, offset=offset, items=[RecordPublic.from_row(r) for r in rows])
 
@@ -75,10 +75,12 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 @router.get("/export.csv", response_class=Response, responses=_EXPORT_RESPONSES)
-async def export_csv(svc: Services, days: Days, manager: Manager) -> Response:
+async def export_csv(board: Board, days: Days, manager: Manager) -> Response:
     """The entries of the period as CSV, with the columns of `checkpoint export`."""
-    count, body = await asyncio.to_thread(svc.records.csv, days)
-    await asyncio.to_thread(svc.access.audited, manager, "export", detail=_what("csv", days, count))
+    count, body = await asyncio.to_thread(board.records.csv, days)
+    await asyncio.to_thread(
+        board.access.audited, manager, "export", detail=_what("csv", days, count)
+    )
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
@@ -94,11 +96,11 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     response_class=Response,
     responses={200: {"content": {_XLSX: {}}, "description": "the entries as a workbook"}},
 )
-async def export_xlsx(svc: Services, days: Days, manager: Manager) -> Response:
+async def export_xlsx(board: Board, days: Days, manager: Manager) -> Response:
     """The entries of the period as an XLSX workbook, with the columns of `checkpoint export`."""
-    count, body = await asyncio.to_thread(svc.records.xlsx, days)
+    count, body = await asyncio.to_thread(board.records.xlsx, days)
     await asyncio.to_thread(
-        svc.access.audited, manager, "export", detail=_what("xlsx", days, count)
+        board.access.audited, manager, "export", detail=_what("xlsx", days, count)
     )
     return Response(
         body,
@@ -108,41 +110,24 @@ async def export_xlsx(svc: Services, days: Days, manager: Manager) -> Response:
 
 
 @router.get("/sync", response_model=list[GateSyncPublic])
-async def sync_status(svc: Services, manager: Manager) -> list[GateSyncPublic]:
+async def sync_status(board: Board, manager: Manager) -> list[GateSyncPublic]:
     """Each gate's connection to the community server and its backlog of unsynced entries."""
-    gates = await asyncio.to_thread(_gates, svc)
+    gates = await asyncio.to_thread(board.gates)
     return [GateSyncPublic.from_gate(g) for g in gates]
 
 
 @router.get("/audit", response_model=list[AuditPublic])
 async def audit_log(
-    svc: Services,
+    board: Board,
     manager: Manager,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     action: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[AuditPublic]:
     """Who exported, overrode, confirmed, registered or signed in, newest first."""
     records = await asyncio.to_thread(
-        lambda: svc.access.audit_log(limit=limit, action=action or None)
+        lambda: board.access.audit_log(limit=limit, action=action or None)
     )
     return [AuditPublic.from_record(r) for r in records]
-
-
-def _gates(svc: Services) -> list[GateSync]:
-    status = svc.status()
-    if not status.mqtt_enabled:
-        state = "local-only"
-    else:
-        state = "online" if status.mqtt_connected else "offline"
-    own = GateSync(
-        site=status.site,
-        gate=status.gate,
-        state=state,
-        backlog=status.backlog,
-        oldest_unsynced=status.oldest_unsynced,
-        last_seen=None,
-    )
-    return [own, *svc.records.gates()]
 
 
 def _what(fmt: str, days: Period, count: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ router = APIRouter(
 
 HIDDEN = "********"
 _SECRET_WORDS = ("password", "secret", "token", "key")
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^/@\s]+@")
 
 
 @router.get("/config", response_model=ConfigPublic)
@@ -41,7 +43,10 @@ async def doctor(svc: Services, technician: Technician) -> DoctorPublic:
     checks = await asyncio.to_thread(svc.doctor)
     return DoctorPublic(
         available=True,
-        checks=[DoctorCheckPublic(name=c.name, ok=c.ok, detail=c.detail) for c in checks],
+        checks=[
+            DoctorCheckPublic(name=c.name, status=c.status, detail=c.detail, advice=c.advice)
+            for c in checks
+        ],
     )
 
 
@@ -66,4 +71,7 @@ def _hidden(key: str, value: Any) -> Any:
         return [_hidden(key, item) for item in value]
     if value not in (None, "") and any(word in key.lower() for word in _SECRET_WORDS):
         return HIDDEN
+    if isinstance(value, str):
+        # A camera URL may carry its password: rtsp://user:password@host/...
+        return _URL_PASSWORD.sub(rf"\1{HIDDEN}@", value)
     return value

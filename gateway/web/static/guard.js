@@ -18,6 +18,7 @@ let shown = null;
 let audio = null;
 let soundOn = localStorage.getItem("sound") !== "off";
 let afterPin = null;
+const queued = new Map();
 
 const kindOf = (p) => (p.kind === "remeasure" ? "remeasure" : p.decision);
 
@@ -50,14 +51,21 @@ function actionable(p) {
   return !p.override_by && (p.decision !== "admit" || (p.code_check === "unverifiable" && !p.confirmed_by));
 }
 
+// The queue holds the newest passages by id; a later revision replaces an earlier one, so
+// a catch-up answer that crossed a pushed event in flight cannot undo it.
 function upsertQueue(p) {
-  const item = el("li", { class: p.decision, dataset: { id: p.id } },
-    `${fmtTime(p.occurred_at)} ${t("verdict." + p.decision)} ${p.temperature_c == null ? "" : fmtTemp(p.temperature_c)}`);
-  item.addEventListener("click", () => show(p, false));
-  const existing = $("queue").querySelector(`li[data-id="${CSS.escape(p.id)}"]`);
-  if (existing) existing.replaceWith(item);
-  else $("queue").prepend(item);
-  while ($("queue").children.length > QUEUE_LENGTH) $("queue").lastChild.remove();
+  const known = queued.get(p.id);
+  if (known && known.revision > p.revision) return;
+  queued.set(p.id, p);
+  const newest = [...queued.values()].sort((a, b) => Date.parse(b.occurred_at) - Date.parse(a.occurred_at));
+  for (const old of newest.slice(QUEUE_LENGTH)) queued.delete(old.id);
+  $("queue").replaceChildren(...newest.slice(0, QUEUE_LENGTH).map((q) => {
+    const item = el("li", { class: q.decision, dataset: { id: q.id } },
+      `${fmtTime(q.occurred_at)} ${t("verdict." + q.decision)} ${q.temperature_c == null ? "" : fmtTemp(q.temperature_c)}`);
+    item.addEventListener("click", () => show(queued.get(q.id) || q, false));
+    return item;
+  }));
+  markSelected();
 }
 
 function markSelected() {
@@ -243,10 +251,10 @@ async function catchUp() {
   const result = await api("GET", `/api/passages?limit=${QUEUE_LENGTH}`);
   if (!result.ok) return;
   const recent = result.data;
-  $("queue").replaceChildren();
-  for (const p of recent.slice().reverse()) upsertQueue(p);
+  for (const p of recent) upsertQueue(p);
   const newest = recent[0];
-  if (newest && (!shown || newest.id !== shown.id) && Date.now() - Date.parse(newest.occurred_at) < 30000) {
+  const newer = newest && (!shown || Date.parse(newest.occurred_at) > Date.parse(shown.occurred_at));
+  if (newer && Date.now() - Date.parse(newest.occurred_at) < 30000) {
     show({ ...newest, kind: "verdict" }, false);
   }
   markSelected();

@@ -18,6 +18,7 @@ function choose(tab) {
 
 async function signIn(event, url, body) {
   event.preventDefault();
+  if (!I18N.messages["login.title"]) return; // still loading: messages are needed to answer
   const result = await api("POST", url, body());
   if (!result.ok) {
     $("login-error").textContent = errorText(result);
@@ -27,7 +28,7 @@ async function signIn(event, url, body) {
 }
 
 async function main() {
-  await loadMessages();
+  // Handlers first: a form sent before the messages arrive must not be sent by the browser.
   $("tab-staff").addEventListener("click", () => choose("staff"));
   $("tab-guard").addEventListener("click", () => choose("guard"));
   if (new URLSearchParams(location.search).get("next") === "/") choose("guard");
@@ -35,6 +36,7 @@ async function main() {
     signIn(e, "/api/auth/sign-in", () => ({ username: $("username").value, password: $("password").value })));
   $("guard-form").addEventListener("submit", (e) =>
     signIn(e, "/api/auth/pin", () => ({ pin: $("guard-pin").value, name: $("guard-name").value })));
+  await loadMessages();
 }
 
 main();

@@ -42,7 +42,7 @@ async function loadStats() {
 function drawChart(entering, leaving) {
   const svg = $("chart");
   const ns = "http://www.w3.org/2000/svg";
-  const left = 36, bottom = 200, top = 12, width = 716;
+  const left = 36, bottom = 205, top = 12, width = 956;
   const most = Math.max(1, ...entering, ...leaving);
   const step = width / 24;
   const bar = step * 0.38;

@@ -34,10 +34,10 @@ async function runDoctor() {
   $("run-doctor").disabled = false;
   if (!result.ok) return handle(result);
   $("doctor-missing").hidden = result.data.available;
-  $("doctor").replaceChildren(...result.data.checks.map((c) => el("tr", {},
+  $("doctor").replaceChildren(...result.data.checks.map((c) => el("tr", { dataset: { status: c.status } },
     el("td", {}, c.name),
-    el("td", {}, el("span", { class: "pill " + (c.ok ? "pass" : "fail") }, t(c.ok ? "doctor.pass" : "doctor.fail"))),
-    el("td", {}, c.detail),
+    el("td", {}, el("span", { class: "pill " + c.status }, t("doctor." + c.status))),
+    el("td", {}, c.detail, c.advice && c.status !== "pass" ? el("div", { class: "help" }, c.advice) : ""),
   )));
 }
 
@@ -66,9 +66,10 @@ async function main() {
   if (me.ok && me.data.name) $("who").textContent = t("common.signed_in_as", { name: me.data.name });
   $("sign-out").addEventListener("click", () => signOut());
   $("run-doctor").addEventListener("click", runDoctor);
-  await Promise.all([loadStatus(), loadConfig(), loadLogs(), runDoctor()]);
+  await Promise.all([loadStatus(), loadConfig(), loadLogs()]);
   setInterval(loadStatus, DEVICE_REFRESH_MS);
   setInterval(loadLogs, LOG_REFRESH_MS);
+  runDoctor();
 }
 
 main();

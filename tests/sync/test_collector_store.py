@@ -1,0 +1,212 @@
+"""The collector's tables on SQLite and PostgreSQL, including the table partitioned by day."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlmodel import Session, col
+
+from gateway.core.values import Decision, Entry, Override
+from gateway.storage.store import EntryStore
+from sync.collector_store import (
+    CollectedEntry,
+    create_collector_engine,
+    create_tables,
+    entry_key,
+    gate_states,
+    save_state,
+    store_batch,
+)
+from sync.wire import SendClock, decode_batch, decode_state, encode_batch
+from tests.sync.conftest import GATE, SITE, new_entry
+
+PARTITIONED = Path(__file__).resolve().parents[2] / "deploy" / "postgresql" / "entries_by_day.sql"
+RECEIVED = datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'collector.db'}"
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    return postgres_url
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[Engine]:
+    created = create_collector_engine(url)
+    create_tables(created)
+    yield created
+    created.dispose()
+
+
+@pytest.fixture
+def entries(tmp_path: Path) -> list[Entry]:
+    """Two entries as a real gate takes them: monotonic times far past 2**31 ns."""
+    store = EntryStore.open(tmp_path / "gateway.db")
+    try:
+        taken = []
+        for index in range(2):
+            entry = new_entry(index)
+            object.__setattr__(entry, "monotonic_ns", 987_654_321_000_000 + index)
+            object.__setattr__(entry, "occurred_at", datetime.now(UTC) - timedelta(minutes=5))
+            taken.append(store.record(entry))
+        return taken
+    finally:
+        store.close()
+
+
+def save(engine: Engine, batch: list[Entry], *, received_at: datetime = RECEIVED) -> None:
+    payload = encode_batch(
+        site=SITE,
+        gate=GATE,
+        entries=batch,
+        sent_at=received_at,
+        clock=SendClock(boot_id="b", monotonic_ns=1),
+    )
+    with Session(engine) as session, session.begin():
+        store_batch(
+            session, batch=decode_batch(payload), received_at=received_at, key=entry_key(engine)
+        )
+
+
+def utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the collector stores UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def stored(engine: Engine) -> list[CollectedEntry]:
+    with Session(engine) as session:
+        query = select(CollectedEntry).order_by(col(CollectedEntry.seq))
+        return list(session.execute(query).scalars())
+
+
+def test_a_resent_batch_changes_nothing_and_a_later_revision_updates_the_decision(
+    engine: Engine, entries: list[Entry]
+) -> None:
+    save(engine, entries)
+    save(engine, entries, received_at=RECEIVED + timedelta(minutes=1))
+    overridden = dataclasses.replace(
+        entries[0],
+        revision=1,
+        decision=Decision.DENY,
+        reasons=("override",),
+        override=Override(by="guard-2", reason="known to the guard"),
+    )
+    save(engine, [overridden], received_at=RECEIVED + timedelta(minutes=2))
+    save(engine, [entries[0]], received_at=RECEIVED + timedelta(minutes=3))  # a stale resend
+
+    first, second = stored(engine)
+    assert (first.id, second.id) == (entries[0].id, entries[1].id)
+    assert (first.revision, first.decision, first.override_by) == (1, "deny", "guard-2")
+    assert first.reasons == ["override"]
+    assert (second.revision, second.decision) == (0, "admit")
+    # What the gate recorded first and when the collector first had it never change.
+    assert first.monotonic_ns == entries[0].monotonic_ns
+    assert utc(first.received_at) == utc(second.received_at) == RECEIVED
+
+
+@pytest.mark.postgres
+def test_the_partitioned_table_from_deploy_takes_entries_once_into_their_days(
+    postgres_url: str, entries: list[Entry]
+) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(PARTITIONED.read_text())  # type: ignore[arg-type]
+    engine = create_collector_engine(postgres_url)
+    try:
+        create_tables(engine)
+        assert entry_key(engine) == ("id", "occurred_at")
+        in_1970 = dataclasses.replace(
+            entries[1], occurred_at=datetime(1970, 1, 1, 0, 0, 10, tzinfo=UTC)
+        )
+        save(engine, [entries[0], in_1970])
+        save(engine, [entries[0], in_1970])
+        save(engine, [dataclasses.replace(in_1970, revision=2, decision=Decision.REFER)])
+
+        with engine.connect() as connection:
+            places = dict(
+                connection.execute(text("SELECT id, tableoid::regclass::text FROM entries")).all()
+            )
+            connection.execute(text("SELECT entries_add_days(current_date, 3)"))
+        rows = stored(engine)
+    finally:
+        engine.dispose()
+
+    today = entries[0].occurred_at.strftime("entries_%Y_%m_%d")
+    assert places == {entries[0].id: today, in_1970.id: "entries_default"}
+    assert [(row.id, row.revision, row.decision) for row in rows] == [
+        (entries[0].id, 0, "admit"),
+        (in_1970.id, 2, "refer"),
+    ]
+
+
+@pytest.mark.postgres
+def test_collectors_starting_together_create_the_tables_once(postgres_url: str) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def create() -> None:
+        engine = create_collector_engine(postgres_url)
+        try:
+            start.wait()
+            create_tables(engine)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    engine = create_collector_engine(postgres_url)
+    try:
+        assert stored(engine) == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_collectors_recording_the_same_gate_state_at_once_do_not_collide(
+    postgres_url: str,
+) -> None:
+    # State topics are not shared: every collector stores every gate's state.
+    engine = create_collector_engine(postgres_url)
+    create_tables(engine)
+    online = decode_state(
+        b'{"state": "online", "version": "1", "backlog": 3, "oldest_unsynced": null, "devices": {}}'
+    )
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def save_state_now() -> None:
+        try:
+            start.wait()
+            with Session(engine) as session, session.begin():
+                save_state(session, site=SITE, gate=GATE, message=online, seen_at=RECEIVED)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=save_state_now) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    try:
+        with Session(engine) as session:
+            rows = [(g.site, g.gate, g.state, g.backlog) for g in gate_states(session)]
+    finally:
+        engine.dispose()
+
+    assert errors == []
+    assert rows == [(SITE, GATE, "online", 3)]
