@@ -113,6 +113,7 @@ class Gateway:
         self.stop_event = asyncio.Event()
         self.bus = EventBus()
         self.clock = SystemClock()
+        self.boot_id = boot_id()
         self.started = asyncio.Event()
 
     async def run(self) -> None:
@@ -184,6 +185,7 @@ class Gateway:
                 ack_timeout_s=settings.mqtt.ack_timeout_s,
                 version=__version__,
                 devices=runner.health,
+                boot_id=self.boot_id,
             )
             if client is not None
             else None
@@ -199,7 +201,7 @@ class Gateway:
             if publisher is not None:
                 publisher.notify()
 
-        identity = GateIdentity(settings.gate.site, settings.gate.id, boot_id())
+        identity = GateIdentity(settings.gate.site, settings.gate.id, self.boot_id)
         service = CheckpointService(
             store=store,
             formats=code_formats_from_settings(settings, trust),

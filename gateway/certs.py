@@ -7,6 +7,7 @@ decides by that name. The names:
     gate               CN "{site}/{gate}"       e.g. "xiaojiang/north-1"
     collector          CN "collector"           every collector process (one key pair each)
     community server   CN "community-server"    publishes trust lists, status lists, policy
+    bridge             CN "bridge-{name}"       a district broker bridging to a central one
     broker             CN and subjectAltName = its host names and addresses (TLS server)
 
 A gate's CN spans the two topic levels `{site}/{gate}`, so one ACL pattern line
@@ -150,6 +151,20 @@ def issue_server(
     """The community server's client certificate, `community-server.crt` / `.key`."""
     stem = out_dir / SERVER_IDENTITY
     return _issue_client(ca_dir, stem, SERVER_IDENTITY, now, days, force)
+
+
+def issue_bridge(
+    ca_dir: Path,
+    out_dir: Path,
+    *,
+    name: str,
+    now: datetime,
+    days: int = LEAF_DAYS,
+    force: bool = False,
+) -> IssuedFiles:
+    """A bridging broker's client certificate, `bridge-{name}.crt` / `.key`."""
+    identity = f"bridge-{check_slug('bridge name', name)}"
+    return _issue_client(ca_dir, out_dir / identity, identity, now, days, force)
 
 
 def issue_broker(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import sys
 from datetime import UTC, date, datetime
@@ -125,14 +126,21 @@ def collector(
         str | None,
         typer.Option(help="also serve the manager dashboard of all gates at HOST:PORT"),
     ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            help="this collector's name among those sharing the load (default: host name)"
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """The community-server side: subscribe, store, acknowledge; dashboard with --web."""
     import signal
+    import socket
     import threading
 
+    from gateway.cli_sync import collector_from_settings
     from gateway.export import database_url
-    from sync.collector import Collector
 
     settings = _settings(config)
     _logging(verbose)
@@ -145,13 +153,9 @@ def collector(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    worker = Collector(
-        url,
-        settings.mqtt.host,
-        settings.mqtt.port,
-        prefix=settings.mqtt.topic_prefix,
-        client_id=f"collector-{settings.gate.site}",
-    )
+    # Each collector needs its own client id: two with one id knock each other off.
+    name = instance or f"{socket.gethostname()}-{os.getpid()}"
+    worker = collector_from_settings(settings, database=database, instance=name)
     dashboard = None
     if web is not None:
         from gateway.web.collector_app import CollectorDashboard
@@ -281,10 +285,11 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from gateway import cli_codes, cli_ops
+    from gateway import cli_codes, cli_ops, cli_sync
 
     cli_codes.register(app)
     cli_ops.register(app)
+    cli_sync.register(app)
 
 
 def main() -> None:

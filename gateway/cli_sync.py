@@ -21,7 +21,6 @@ from gateway.core.errors import ConfigError
 from gateway.export import database_url
 from sync.collector import Collector
 from sync.collector_store import GateState, create_collector_engine, gate_states
-from sync.mqtt import Tls
 from sync.publisher import STATE_INTERVAL_S
 
 ConfigOption = Annotated[
@@ -47,7 +46,7 @@ SILENT_AFTER = timedelta(seconds=3 * STATE_INTERVAL_S)
 
 
 def register(app: typer.Typer) -> None:
-    """Add `gates` and `certs ca|gate|collector|server|broker` to the `checkpoint` app."""
+    """Add `gates` and `certs ca|gate|collector|server|bridge|broker` to `checkpoint`."""
     app.command("gates")(gates)
     group = typer.Typer(
         help="Certificates for MQTT over TLS: the site CA, gates, collectors, the community "
@@ -58,6 +57,7 @@ def register(app: typer.Typer) -> None:
     group.command("gate")(certs_gate)
     group.command("collector")(certs_collector)
     group.command("server")(certs_server)
+    group.command("bridge")(certs_bridge)
     group.command("broker")(certs_broker)
     app.add_typer(group, name="certs")
 
@@ -70,17 +70,19 @@ def collector_from_settings(
     `instance` names this collector among those sharing the load (its client id must be
     unique); `database` overrides [collector] database.
     """
-    mqtt = settings.mqtt
-    tls_wanted = mqtt.tls_ca or mqtt.tls_cert or mqtt.port == 8883
+    # The composition root pulls in the whole gateway; only this command needs it.
+    from gateway.app import mqtt_settings
+
+    connection = mqtt_settings(settings.mqtt)
     return Collector(
         database_url(database or settings.collector.database),
-        mqtt.host,
-        mqtt.port,
-        prefix=mqtt.topic_prefix,
+        connection.host,
+        connection.port,
+        prefix=settings.mqtt.topic_prefix,
         client_id=f"checkpoint-collector-{instance}",
-        username=mqtt.username,
-        password=mqtt.password,
-        tls=Tls(ca=mqtt.tls_ca, cert=mqtt.tls_cert, key=mqtt.tls_key) if tls_wanted else None,
+        username=connection.username,
+        password=connection.password,
+        tls=connection.tls,
     )
 
 
@@ -255,6 +257,23 @@ def certs_server(
     except (certs.CertificateError, OSError) as exc:
         _fail(str(exc), 1)
     _issued("community server", files)
+
+
+def certs_bridge(
+    directory: CaDirOption,
+    name: Annotated[str, typer.Option(help="the bridging broker's name, e.g. its district")],
+    out: OutOption = None,
+    days: DaysOption = certs.LEAF_DAYS,
+    force: ForceOption = False,
+) -> None:
+    """Issue a district broker's client certificate for its bridge (CN "bridge-{name}")."""
+    try:
+        files = certs.issue_bridge(
+            directory, out or directory, name=name, now=_now(), days=days, force=force
+        )
+    except (certs.CertificateError, OSError) as exc:
+        _fail(str(exc), 1)
+    _issued("bridge", files)
 
 
 def certs_broker(

@@ -209,8 +209,14 @@ class MqttClient:
     def _run(self) -> None:
         """Connect, serve the connection until it ends, back off, repeat; until `stop()`."""
         while not self._stop.is_set():
-            if self._open():
-                self._serve()
+            try:
+                if self._open():
+                    self._serve()
+            except Exception:
+                # A bug in a callback must not end the connection for good: start over.
+                logger.exception("the connection to %s failed; reconnecting", self._endpoint)
+                self._set_connected(False)
+                self._fail_pending()
             delay = self._backoff.next()
             logger.debug("reconnecting to %s in %.1f s", self._endpoint, delay)
             self._stop.wait(delay)

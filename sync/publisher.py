@@ -143,7 +143,7 @@ class Publisher:
         self._batches: list[_Batch] = []
         self._cursor = 0  # highest seq handed to a batch on this connection
         self._acks: list[list[str]] = []
-        self._connections = 0  # successful connects seen by paho's thread
+        self._connections = 0  # successful connects seen by the network thread
         self._served = 0  # the connect the in-flight state belongs to
         self._next_state = 0.0
         # Counted in entries: accepted by the broker (resends included), newly marked synced
@@ -334,7 +334,7 @@ class Publisher:
         )
 
     def _on_connection(self, connected: bool) -> None:
-        # paho's network thread: only hand over to the event loop.
+        # The network thread: only hand over to the event loop.
         loop = self._loop
         if loop is None:
             return
@@ -347,7 +347,7 @@ class Publisher:
         self._wake.set()
 
     def _on_ack_message(self, message: Message) -> None:
-        # paho's network thread: decode here (pure), apply on the event loop.
+        # The network thread: decode here (pure), apply on the event loop.
         try:
             ack = decode_ack(message.payload)
         except WireError as error:

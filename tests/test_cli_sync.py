@@ -39,7 +39,9 @@ def collector_db(tmp_path: Path) -> Path:
     now = datetime.now(UTC)
     try:
         with Session(engine) as session, session.begin():
-            save_state(session, site="xj", gate="south-2", message=decode_state(online), seen_at=now)
+            save_state(
+                session, site="xj", gate="south-2", message=decode_state(online), seen_at=now
+            )
             save_state(
                 session,
                 site="xj",
@@ -109,6 +111,7 @@ def test_certs_commands_build_a_site_pki(tmp_path: Path) -> None:
         ("certs", "gate", "--dir", pki, "--site", "xj", "--gate", "north-1", "--acl", acl),
         ("certs", "collector", "--dir", pki, "--name", "c1", "--out", tmp_path / "c"),
         ("certs", "server", "--dir", pki),
+        ("certs", "bridge", "--dir", pki, "--name", "north"),
         ("certs", "broker", "--dir", pki, "--host", "mqtt.example.org", "--host", "127.0.0.1"),
     ]
     outputs = []
@@ -122,6 +125,7 @@ def test_certs_commands_build_a_site_pki(tmp_path: Path) -> None:
     assert "user xj/north-1\n" in acl.read_text()
     assert certs.common_name(tmp_path / "c" / "collector-c1.crt") == "collector"
     assert certs.common_name(pki / "community-server.crt") == "community-server"
+    assert certs.common_name(pki / "bridge-north.crt") == "bridge-north"
     assert certs.common_name(pki / "broker.crt") == "mqtt.example.org"
 
 

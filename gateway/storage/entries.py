@@ -169,10 +169,12 @@ def mark_synced(session: Session, *, ids: Sequence[str], at: datetime) -> int:
     if not ids:
         return 0
     removed = session.execute(delete(OutboxRow).where(col(OutboxRow.entry_id).in_(ids)))
+    # By primary key only (a `synced_at IS NULL` filter would scan the whole backlog);
+    # an entry synced before keeps its first time.
     session.execute(
         update(EntryRow)
-        .where(col(EntryRow.id).in_(ids), col(EntryRow.synced_at).is_(None))
-        .values(synced_at=at)
+        .where(col(EntryRow.id).in_(ids))
+        .values(synced_at=func.coalesce(col(EntryRow.synced_at), at))
     )
     return int(removed.rowcount)  # type: ignore[attr-defined]
 

@@ -117,6 +117,11 @@ class FaultProxy:
         if self._server is not None:
             self._server.close()
         await self._reset_all()
+        # Connections still held by a blackhole, and pipes winding down.
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _set_flowing(self, flowing: bool) -> None:
         assert self._flowing is not None

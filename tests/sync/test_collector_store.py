@@ -118,7 +118,7 @@ def test_the_partitioned_table_from_deploy_takes_entries_once_into_their_days(
     postgres_url: str, entries: list[Entry]
 ) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute(PARTITIONED.read_text())  # type: ignore[arg-type]
+        connection.execute(PARTITIONED.read_bytes())
     engine = create_collector_engine(postgres_url)
     try:
         create_tables(engine)
@@ -131,9 +131,8 @@ def test_the_partitioned_table_from_deploy_takes_entries_once_into_their_days(
         save(engine, [dataclasses.replace(in_1970, revision=2, decision=Decision.REFER)])
 
         with engine.connect() as connection:
-            places = dict(
-                connection.execute(text("SELECT id, tableoid::regclass::text FROM entries")).all()
-            )
+            query = text("SELECT id, tableoid::regclass::text FROM entries")
+            places: dict[str, str] = {row[0]: row[1] for row in connection.execute(query)}
             connection.execute(text("SELECT entries_add_days(current_date, 3)"))
         rows = stored(engine)
     finally:

@@ -76,7 +76,7 @@ def test_72_hours_offline_with_50000_entries_keeps_memory_flat_and_drains_bounde
         wait_until(lambda: gateway.status()["recorded"] >= 2000, what="warm-up", timeout=30)
         baseline_kb = gateway.rss_kb()
         wait_until(
-            lambda: gateway.status()["recorded"] == ENTRIES, what="50,000 entries", timeout=240
+            lambda: gateway.status()["recorded"] == ENTRIES, what="50,000 entries", timeout=400
         )
         grown_kb = gateway.rss_kb() - baseline_kb
         offline = gateway.status()

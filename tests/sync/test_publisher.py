@@ -14,11 +14,12 @@ import pytest
 from gateway.core.values import DeviceHealth, DeviceState
 from gateway.storage.store import EntryStore
 from sync.collector import Collector
+from sync.publisher import Publisher
 from sync.topics import TopicKind, Topics, parse_topic
 from sync.wire import decode_batch, load_schema
 from tests.support.broker import Broker
 from tests.support.mqtt import Capture, wait_until
-from tests.sync.conftest import PREFIX, RunningPublisher, collected_ids, record
+from tests.sync.conftest import PREFIX, RunningPublisher, collected_ids, mqtt_client, record
 
 pytestmark = pytest.mark.broker
 
@@ -273,3 +274,52 @@ def test_garbage_and_foreign_ids_on_the_ack_topic_change_nothing(
     run_collector()
     wait_until(lambda: backlog(store) == 0, what="the real acks")
     assert running.publisher.acked == 4
+
+
+def test_batches_are_cut_by_bytes_as_well_as_by_count(
+    broker: Broker,
+    store: EntryStore,
+    topics: Topics,
+    collector_url: str,
+    run_collector: Callable[[], Collector],
+    run_publisher: Callable[..., RunningPublisher],
+) -> None:
+    recorded = record(store, 40)
+    capture = Capture(broker.port, topics.entries)
+    run_collector()
+    limit = 4096  # a handful of entries
+    run_publisher(batch_size=100, max_batch_bytes=limit, boot_id="b" * 36)
+    try:
+        wait_until(lambda: backlog(store) == 0, what="an empty backlog")
+        batches = [decode_batch(m.payload) for m in capture.on(topics.entries)]
+        sizes = [len(m.payload) for m in capture.on(topics.entries)]
+    finally:
+        capture.close()
+
+    assert max(sizes) <= limit
+    assert len(batches) >= 6
+    sent = [entry.seq for batch in batches for entry in batch.entries]
+    assert sent == sorted(sent) == [entry.seq for entry in recorded]
+    assert sorted(collected_ids(collector_url)) == sorted(entry.id for entry in recorded)
+
+
+def test_an_entry_larger_than_the_byte_limit_goes_alone(
+    broker: Broker,
+    store: EntryStore,
+    topics: Topics,
+    run_collector: Callable[[], Collector],
+    run_publisher: Callable[..., RunningPublisher],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    record(store, 3)
+    capture = Capture(broker.port, topics.entries)
+    run_collector()
+    with caplog.at_level(logging.WARNING, logger="sync.publisher"):
+        run_publisher(max_batch_bytes=300)  # less than one entry
+        wait_until(lambda: backlog(store) == 0, what="an empty backlog")
+    capture.close()
+
+    assert [len(decode_batch(m.payload).entries) for m in capture.messages] == [1, 1, 1]
+    assert sum("exceeds the batch byte limit" in r.getMessage() for r in caplog.records) == 3
+    with pytest.raises(ValueError, match="envelope"):
+        Publisher(store, mqtt_client(broker, "t"), topics, version="t", max_batch_bytes=100)

@@ -163,8 +163,11 @@ def test_two_collectors_share_the_load_and_one_killed_loses_nothing(
 ) -> None:
     first = collector_processes(postgres_url, broker.port, "c-1")
     second = collector_processes(postgres_url, broker.port, "c-2")
-    for process in (first, second):
-        wait_until(lambda p=process: p.status_file.exists(), what="a collector", timeout=20)
+    wait_until(
+        lambda: first.status_file.exists() and second.status_file.exists(),
+        what="both collectors to run",
+        timeout=20,
+    )
     recorded = record(store, 2000)
     run_publisher(batch_size=20, window=8, ack_timeout_s=1.0)
 
