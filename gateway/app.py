@@ -185,6 +185,7 @@ class Gateway:
                 ack_timeout_s=settings.mqtt.ack_timeout_s,
                 version=__version__,
                 devices=runner.health,
+                health=lambda: health_figures(status()),
                 boot_id=self.boot_id,
             )
             if client is not None
@@ -226,6 +227,7 @@ class Gateway:
                 status=status_list,
                 status_path=settings.storage.status_list_path(),
                 policy=policy,
+                on_policy_change=publisher.refresh_state if publisher else lambda: None,
             )
             if client is not None
             else None
@@ -254,6 +256,7 @@ class Gateway:
                     else f"damaged database kept as {integrity.quarantined}; "
                     f"{integrity.salvaged} entries recovered"
                 ),
+                policy_source=policy.source,
                 policy_problem=policy.problem,
             )
 
@@ -383,6 +386,18 @@ def code_formats_from_settings(settings: Settings, trust: TrustStore) -> list[Co
             other=CodeStatus(colours.other),
         ),
     )
+
+
+def health_figures(status: GatewayStatus) -> dict[str, object]:
+    """The health figures the retained `state` message carries (those of /metrics)."""
+    return {
+        "disk_free_bytes": status.disk_free_bytes,
+        "disk_level": status.disk_level.value,
+        "unrecorded": status.unrecorded,
+        "clock_synced": status.clock_synced,
+        "policy_source": status.policy_source,
+        "policy_problem": status.policy_problem,
+    }
 
 
 def lists_issued_at(trust: TrustStore, status: StatusStore) -> datetime | None:

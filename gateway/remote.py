@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.codes.status_list import (
@@ -40,6 +41,7 @@ class RemoteDocuments:
         status: StatusStore,
         status_path: Path,
         policy: PolicyHolder,
+        on_policy_change: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._topics = topics
@@ -48,6 +50,7 @@ class RemoteDocuments:
         self._status = status
         self._status_path = status_path
         self._policy = policy
+        self._on_policy_change = on_policy_change
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
 
     def subscribe(self, client: MqttClient, loop: asyncio.AbstractEventLoop) -> None:
@@ -100,6 +103,7 @@ class RemoteDocuments:
         if not payload.strip():
             log.info("remote policy withdrawn: the config file's policy is in force")
             self._policy.revert()
+            self._on_policy_change()
             return True
         try:
             document = json.loads(payload)
@@ -110,7 +114,9 @@ class RemoteDocuments:
             problem = "; ".join(str(exc).splitlines()) or "not valid JSON"
             log.warning("remote policy rejected, the previous one stays in force: %s", problem)
             self._policy.reject(problem)
+            self._on_policy_change()
             return False
         self._policy.apply(policy, source=self._topics.policy)
         log.info("remote policy in force: %s", policy)
+        self._on_policy_change()
         return True

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -109,6 +109,7 @@ class Publisher:
         *,
         version: str,
         devices: Callable[[], Iterable[DeviceHealth]] = lambda: (),
+        health: Callable[[], Mapping[str, object]] | None = None,
         batch_size: int = 100,
         max_batch_bytes: int = MAX_BATCH_BYTES,
         window: int = 8,
@@ -129,6 +130,7 @@ class Publisher:
         self._topics = topics
         self._version = version
         self._devices = devices
+        self._health = health
         self._batch_size = batch_size
         self._entry_bytes = max_batch_bytes - overhead  # what the entries of a batch may take
         self._window = window
@@ -168,6 +170,14 @@ class Publisher:
             return
         with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
             loop.call_soon_threadsafe(self._wake.set)
+
+    def refresh_state(self) -> None:
+        """Something the state message reports changed: publish it at the next turn.
+
+        Call from the event loop (e.g. after a remote policy was applied or rejected).
+        """
+        self._next_state = 0.0
+        self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until `stop` is set; then publish an offline state if still connected."""
@@ -323,6 +333,7 @@ class Publisher:
 
     async def _state_payload(self, *, online: bool) -> bytes:
         backlog = await asyncio.to_thread(self._outbox.backlog)
+        health = await asyncio.to_thread(self._health) if self._health else None
         return encode_state(
             GatewayState(
                 online=online,
@@ -330,6 +341,7 @@ class Publisher:
                 backlog=backlog.count,
                 oldest_unsynced=backlog.oldest,
                 devices=tuple(self._devices()),
+                health=health,
             )
         )
 

@@ -159,6 +159,17 @@ class WireDevice(_Strict):
     reason: str
 
 
+class WireHealth(_Strict):
+    """The gateway's health figures, as its /metrics shows them."""
+
+    disk_free_bytes: int = Field(ge=0)
+    disk_level: Literal["ok", "warn", "critical"]
+    unrecorded: int = Field(ge=0)
+    clock_synced: bool
+    policy_source: str
+    policy_problem: str
+
+
 class StateMessage(_Strict):
     """A gateway's state; the last will carries only `state: offline`."""
 
@@ -167,6 +178,7 @@ class StateMessage(_Strict):
     backlog: int | None = Field(default=None, ge=0)
     oldest_unsynced: Timestamp | None = None
     devices: dict[str, WireDevice] | None = None
+    health: WireHealth | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -200,6 +212,7 @@ class GatewayState:
     backlog: int
     oldest_unsynced: datetime | None
     devices: tuple[DeviceHealth, ...] = ()
+    health: Mapping[str, object] | None = None  # WireHealth's fields
 
 
 def _dumps(document: Mapping[str, object]) -> bytes:
@@ -303,6 +316,7 @@ def encode_state(state: GatewayState) -> bytes:
                 }
                 for device in state.devices
             },
+            **({"health": dict(state.health)} if state.health is not None else {}),
         }
     )
 

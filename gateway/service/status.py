@@ -24,4 +24,5 @@ class GatewayStatus:
     disk_free_bytes: int
     disk_level: DiskLevel
     database_problem: str  # empty, or what happened to a damaged database at startup
+    policy_source: str  # "config", or the topic of the remote policy in force
     policy_problem: str  # empty, or why the last remote policy was rejected

@@ -7,6 +7,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.publish as mqtt_publish
@@ -25,6 +26,7 @@ from tests.support.gateway_process import (
     wait_until_serving,
     write_config,
 )
+from tests.support.mqtt import Capture
 from tests.test_end_to_end import wait_for
 
 pytestmark = pytest.mark.broker
@@ -78,6 +80,21 @@ def gate(tmp_path: Path, broker: Broker) -> object:
     running = RunningGate(tmp_path, broker)
     yield running
     running.close()
+
+
+def retained_state(gate: RunningGate) -> dict[str, Any]:
+    """The gate's retained state message, as the community server receives it now.
+
+    The gateway republishes its state on connect and every 30 s; restarting the sync
+    connection is not needed: a fresh subscriber gets the retained copy, so wait until it
+    carries the rejection.
+    """
+    capture = Capture(gate.broker.port, f"{PREFIX}/north-1/state")
+    try:
+        wait_for(lambda: bool(capture.messages), 10, "the retained state")
+        return dict(json.loads(capture.messages[-1].payload))
+    finally:
+        capture.close()
 
 
 def a_pass(keys: KeyDirectory, n: int) -> bytes:
@@ -138,6 +155,9 @@ def test_remote_policy_applies_whole_and_a_bad_one_changes_nothing(gate: Running
         gate.retain(f"{PREFIX}/north-1/policy", json.dumps(bad).encode())
         wait_for(lambda: bool(gate.status()["policy_problem"]), 10, "the rejection reported")
         assert "policy." in str(gate.status()["policy_problem"])
+        state = retained_state(gate)
+        assert state["health"]["policy_source"].endswith("/policy")
+        assert "policy." in state["health"]["policy_problem"]
         # Not half-applied: the valid key of the bad document did not take effect.
         assert gate.verdict_for(url + b"3-%d" % n)["decision"] == "deny"
 

@@ -97,6 +97,7 @@ def build(tmp_path: Path, *, now: datetime | None = None) -> InProcess:
             disk_free_bytes=shutil.disk_usage(tmp_path).free,
             disk_level=DiskLevel.OK,
             database_problem="",
+            policy_source="config",
             policy_problem="",
         )
 
