@@ -237,6 +237,10 @@ class Gateway:
             backlog = store.backlog()
             disk = shutil.disk_usage(settings.storage.path.parent)
             integrity = store.integrity
+            issued = lists_issued_at(trust, status_list)
+            lists_age_h = (
+                (self.clock.now() - issued).total_seconds() / 3600 if issued is not None else None
+            )
             return GatewayStatus(
                 site=settings.gate.site,
                 gate=settings.gate.id,
@@ -256,6 +260,8 @@ class Gateway:
                     else f"damaged database kept as {integrity.quarantined}; "
                     f"{integrity.salvaged} entries recovered"
                 ),
+                lists_age_h=lists_age_h,
+                lists_outdated=lists_age_h is not None and lists_age_h > policy().list_max_age_h,
                 policy_source=policy.source,
                 policy_problem=policy.problem,
             )

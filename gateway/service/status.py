@@ -24,5 +24,7 @@ class GatewayStatus:
     disk_free_bytes: int
     disk_level: DiskLevel
     database_problem: str  # empty, or what happened to a damaged database at startup
+    lists_age_h: float | None  # age of the oldest trust/status list in use; None: no list
+    lists_outdated: bool  # older than the policy's list_max_age_h: verified codes are referred
     policy_source: str  # "config", or the topic of the remote policy in force
     policy_problem: str  # empty, or why the last remote policy was rejected

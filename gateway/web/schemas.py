@@ -85,6 +85,8 @@ class StatusPublic(BaseModel):
     oldest_unsynced: datetime | None
     unrecorded: int
     clock_synced: bool
+    lists_age_h: float | None
+    lists_outdated: bool
     disk_free_bytes: int
     disk_level: str
     database_problem: str
@@ -114,6 +116,8 @@ class StatusPublic(BaseModel):
             oldest_unsynced=status.oldest_unsynced,
             unrecorded=status.unrecorded,
             clock_synced=status.clock_synced,
+            lists_age_h=status.lists_age_h,
+            lists_outdated=status.lists_outdated,
             disk_free_bytes=status.disk_free_bytes,
             disk_level=status.disk_level.value,
             database_problem=status.database_problem,

@@ -123,6 +123,9 @@ def test_trust_list_arrives_survives_offline_restart_and_never_goes_back(
     wait_for(lambda: gate.trust_path.exists(), 10, "the trust list stored locally")
     assert gate.verdict_for(a_pass(keys, 2))["code_check"] == "valid"
     assert load_trust_list(gate.trust_path).version == 2
+    status = gate.status()
+    assert status["lists_outdated"] is False
+    assert 0 <= float(status["lists_age_h"]) < 1  # the guard screen warns past list_max_age_h
 
     # An older retained list (a replay, or a stale server) does not replace the newer one.
     gate.retain(f"{PREFIX}/trust", old_list)

@@ -97,6 +97,8 @@ def build(tmp_path: Path, *, now: datetime | None = None) -> InProcess:
             disk_free_bytes=shutil.disk_usage(tmp_path).free,
             disk_level=DiskLevel.OK,
             database_problem="",
+            lists_age_h=None,
+            lists_outdated=False,
             policy_source="config",
             policy_problem="",
         )

@@ -129,6 +129,7 @@ async function refreshStatus() {
   if (!s.clock_synced) problems.push(t("banner.clock"));
   if (s.database_problem) problems.push(t("banner.database"));
   if (s.policy_problem) problems.push(t("banner.policy"));
+  if (s.lists_outdated) problems.push(t("banner.lists_outdated", { hours: Math.round(s.lists_age_h) }));
   if (problems.length === 0 && me.needs_setup) {
     setBanner([t("banner.needs_setup")], true);
     return;
