@@ -169,7 +169,9 @@ def test_remote_policy_applies_whole_and_a_bad_one_changes_nothing(gate: Running
     assert gate.verdict_for(url + b"4")["decision"] == "deny"
 
 
-def test_status_list_arrives_and_overrides_passes(tmp_path: Path, gate: RunningGate) -> None:
+def test_status_list_arrives_and_overrides_passes(
+    tmp_path: Path, gate: RunningGate, broker: Broker
+) -> None:
     keys = KeyDirectory.create(
         tmp_path / "keys", issuer="community", site="xiaojiang", alg=Algorithm.EDDSA,
         now=datetime.now(UTC) - timedelta(days=1),
@@ -188,3 +190,15 @@ def test_status_list_arrives_and_overrides_passes(tmp_path: Path, gate: RunningG
     assert (verdict["code_status"], verdict["decision"]) == ("red", "deny")
     assert "status-list" in verdict["reasons"]  # type: ignore[operator]
     assert gate.verdict_for(a_pass(keys, 6))["decision"] == "admit"
+
+    # An older list clearing the subject is ignored.
+    older = {**status, "version": 2, "subjects": {}}
+    gate.retain(f"{PREFIX}/status", json.dumps(older).encode())
+    time.sleep(1.0)
+    assert gate.verdict_for(a_pass(keys, 5))["decision"] == "deny"
+
+    # Offline after a restart: the stored list still applies.
+    gate.process.kill()
+    broker.stop()
+    gate.start()
+    assert gate.verdict_for(a_pass(keys, 5))["decision"] == "deny"
