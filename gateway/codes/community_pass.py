@@ -21,6 +21,7 @@ import cbor2
 
 from gateway.codes import cose
 from gateway.codes.cose import CoseError, Layer, PrivateKey
+from gateway.codes.guard import verify_never_raising
 from gateway.codes.times import CLOCK_SKEW
 from gateway.codes.trust import TrustedKey, TrustStore
 from gateway.core.values import CodeCheck, CodeStatus, Credential
@@ -126,13 +127,7 @@ class CommunityPassFormat:
 
     def verify(self, payload: bytes, now: datetime) -> Credential:
         """Never raises: every failure, expected or not, is a `Credential` with its check."""
-        try:
-            return self._verify(payload, now if now.tzinfo else now.replace(tzinfo=UTC))
-        except Exception:  # last line of defence; the specific failures are handled below
-            log.exception("cp1: unexpected error while verifying a pass")
-            return Credential(
-                format=NAME, check=CodeCheck.UNREADABLE, detail="internal error reading the pass"
-            )
+        return verify_never_raising(self._verify, payload, now, format_name=NAME)
 
     def _verify(self, payload: bytes, now: datetime) -> Credential:
         try:

@@ -19,10 +19,11 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from gateway.codes import cose
 from gateway.codes.cose import CoseError, Layer
+from gateway.codes.guard import verify_never_raising
 from gateway.codes.health import ColourRule, Statement
 from gateway.codes.pseudonym import person_pseudonym
 from gateway.codes.times import CLOCK_SKEW, numeric_date
@@ -140,13 +141,7 @@ class DccFormat:
 
     def verify(self, payload: bytes, now: datetime) -> Credential:
         """Never raises: every failure, expected or not, is a `Credential` with its check."""
-        try:
-            return self._verify(payload, now if now.tzinfo else now.replace(tzinfo=UTC))
-        except Exception:  # last line of defence; the specific failures are handled below
-            log.exception("dcc: unexpected error while verifying a certificate")
-            return Credential(
-                format=NAME, check=CodeCheck.UNREADABLE, detail="internal error reading the DCC"
-            )
+        return verify_never_raising(self._verify, payload, now, format_name=NAME)
 
     def _verify(self, payload: bytes, now: datetime) -> Credential:
         try:
