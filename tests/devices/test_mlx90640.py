@@ -167,7 +167,7 @@ def test_unplug_is_down_and_replug_reads_again(port: PluggedPort) -> None:
         peer.start()
         assert wait_until(lambda: source.health().state is DeviceState.UP, timeout=6)
         assert peer.started_streaming.wait(6)  # the start command is sent again on reopen
-        while (reading := running.next(timeout=3)).celsius < 38:
+        while (reading := running.next(timeout=10)).celsius < 38:
             pass
         assert reading.celsius == pytest.approx(38.2, abs=0.1)
     finally:
