@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from devices.preview import Box
 from devices.radiometry import Celsius, object_celsius
 from gateway.core.values import ReadingQuality
 
@@ -41,6 +42,10 @@ class ReferencePatch:
     def __post_init__(self) -> None:
         if min(self.x, self.y) < 0 or min(self.width, self.height) < 1:
             raise ValueError("reference patch needs x, y >= 0 and width, height >= 1")
+
+    @property
+    def box(self) -> Box:
+        return Box(self.x, self.y, self.width, self.height)
 
     def pixels(self, frame: Celsius) -> Celsius:
         patch = frame[self.y : self.y + self.height, self.x : self.x + self.width]
@@ -86,11 +91,13 @@ class EstimatorSettings:
 
 @dataclass(frozen=True, slots=True)
 class FrameEstimate:
-    """One frame's body temperature (None: no face) and what limits its trust."""
+    """One frame's body temperature (None: no face), what limits its trust, and the box
+    around the face it was measured on."""
 
     celsius: float | None
     quality: ReadingQuality
     flags: tuple[Flag, ...] = ()
+    face: Box | None = None
 
 
 class BodyTemperatureEstimator:
@@ -112,9 +119,10 @@ class BodyTemperatureEstimator:
             else:
                 offset = seen
         corrected = frame + np.float32(offset)
-        face = self._face(corrected)
-        if face is None:
+        found = self._face(corrected)
+        if found is None:
             return FrameEstimate(None, ReadingQuality.POOR, (Flag.NO_FACE, *flags))
+        face, box = found
         if np.count_nonzero(face) < s.min_face_fraction * frame.size:
             flags.append(Flag.TOO_FAR)
         smoothed = cv2.blur(corrected, (3, 3), borderType=cv2.BORDER_REPLICATE)
@@ -122,7 +130,8 @@ class BodyTemperatureEstimator:
         background = corrected[~self._excluded(face)]
         reflected = float(np.median(background)) if background.size else apparent
         body = float(object_celsius(apparent, emissivity=s.emissivity, reflected_c=reflected))
-        return FrameEstimate(round(body + s.offset_c, 3), _quality(flags), tuple(flags))
+        celsius = round(body + s.offset_c, 3)
+        return FrameEstimate(celsius, _quality(flags), tuple(flags), box)
 
     def _reference_offset(self, frame: Celsius, reference: ReferencePatch) -> float | None:
         """How much to add to this frame so the reference reads its set temperature; None
@@ -136,7 +145,7 @@ class BodyTemperatureEstimator:
             return None
         return offset
 
-    def _face(self, corrected: Celsius) -> npt.NDArray[np.bool_] | None:
+    def _face(self, corrected: Celsius) -> tuple[npt.NDArray[np.bool_], Box] | None:
         s = self.settings
         skin = (corrected >= s.skin_min_c) & (corrected <= s.skin_max_c)
         if s.reference is not None:
@@ -150,7 +159,8 @@ class BodyTemperatureEstimator:
         if stats[largest, cv2.CC_STAT_AREA] < max(s.min_blob_fraction * corrected.size, 4):
             return None
         face: npt.NDArray[np.bool_] = labels == largest
-        return face
+        x, y, width, height = (int(v) for v in stats[largest, :4])
+        return face, Box(x, y, width, height)
 
     def _reference_mask(self, shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
         reference = self.settings.reference

@@ -11,7 +11,8 @@ import numpy as np
 
 from devices.clock import SYSTEM_CLOCK, Clock
 from devices.health import HealthCell
-from devices.qr_decode import Decoder, GrayFrame, decode_zxing
+from devices.preview import Box, Latest, camera_jpeg
+from devices.qr_decode import Decoder, GrayFrame, Point, decode_zxing
 from devices.video import Frame, VideoLoop, VideoSource
 from gateway.core.values import DeviceHealth, Direction, Scan
 
@@ -38,12 +39,22 @@ class Roi:
                 "roi is [left, top, width, height] as fractions of the frame, inside it"
             )
 
-    def crop(self, frame: Frame) -> Frame:
+    def box(self, frame: Frame) -> Box:
+        """This region of `frame` in pixels (at least one pixel)."""
         rows, cols = frame.shape[:2]
         top, left = round(self.top * rows), round(self.left * cols)
         bottom = max(round((self.top + self.height) * rows), top + 1)
         right = max(round((self.left + self.width) * cols), left + 1)
-        return frame[top:bottom, left:right]
+        return Box(left, top, right - left, bottom - top)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraView:
+    """A decoded frame, the region decoded and the outlines of the codes found, in pixels."""
+
+    frame: Frame
+    roi: Box | None
+    outlines: tuple[tuple[Point, ...], ...]
 
 
 class CodeDeduper:
@@ -95,6 +106,7 @@ class CameraScanner:
         self._dedupe_s = dedupe_s
         self._clock = clock
         self._health = HealthCell(name, self.kind)
+        self._latest: Latest[CameraView] = Latest()
         source = VideoSource(device)
         # One buffered frame on a camera: its own queue would hand out stale frames.
         properties = [(cv2.CAP_PROP_BUFFERSIZE, 1), (cv2.CAP_PROP_FPS, fps)]
@@ -131,9 +143,23 @@ class CameraScanner:
             self._health.stopped()
 
     def decode_frame(self, frame: Frame) -> list[bytes]:
-        """The payloads of the codes in one captured frame (region of interest only)."""
-        region = self._roi.crop(frame) if self._roi else frame
-        return [decoded.payload for decoded in self._decode(to_gray(region))]
+        """The payloads of the codes in one captured frame (region of interest only).
+
+        The frame and the codes' outlines are kept for the preview.
+        """
+        roi = self._roi.box(frame) if self._roi else None
+        region = roi.crop(frame) if roi else frame
+        found = self._decode(to_gray(region))
+        dx, dy = (roi.x, roi.y) if roi else (0, 0)
+        outlines = tuple(tuple((x + dx, y + dy) for x, y in code.polygon) for code in found)
+        self._latest.put(CameraView(frame, roi, outlines), self._clock.monotonic_ns())
+        return [code.payload for code in found]
+
+    def preview_jpeg(self) -> bytes | None:
+        """The newest decoded frame with its codes outlined, as JPEG; None when there is no
+        recent one."""
+        view = self._latest.get(self._clock.monotonic_ns())
+        return camera_jpeg(view.frame, view.outlines, view.roi) if view else None
 
     def _scan(self, payload: bytes, now_ns: int) -> Scan:
         return Scan(

@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from devices.body_temperature import (
     BodyTemperatureEstimator,
     Flag,
+    FrameEstimate,
     PassageSettings,
     PassageTracker,
 )
 from devices.clock import SYSTEM_CLOCK, Clock
 from devices.health import HealthCell
-from devices.radiometry import ThermalFrame
+from devices.preview import Latest, thermal_jpeg
+from devices.radiometry import Celsius, ThermalFrame
 from gateway.core.values import DeviceHealth, DeviceState, ThermalReading
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,14 @@ class FrameFeed(Protocol):
         health: HealthCell,
         stop: threading.Event,
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ThermalView:
+    """A frame and its estimate (None: the frame could not be estimated)."""
+
+    celsius: Celsius
+    estimate: FrameEstimate | None
 
 
 class ThermalCamera:
@@ -71,6 +82,7 @@ class ThermalCamera:
         self._warmup_ns = int(warmup_s * _NS)
         self._clock = clock
         self._health = HealthCell(name, feed.kind)
+        self._latest: Latest[ThermalView] = Latest()
 
     def health(self) -> DeviceHealth:
         return self._health.get()
@@ -87,10 +99,13 @@ class ThermalCamera:
         def on_frame(frame: ThermalFrame) -> None:
             nonlocal misses
             warming = frame.monotonic_ns - connected_ns < self._warmup_ns
+            estimate: FrameEstimate | None = None
             try:
                 estimate = self._estimator.estimate(frame.celsius, warming_up=warming)
             except ValueError as exc:
                 self._health.set(DeviceState.DEGRADED, str(exc))
+            self._latest.put(ThermalView(frame.celsius, estimate), self._clock.monotonic_ns())
+            if estimate is None:
                 return
             misses = misses + 1 if Flag.REFERENCE_NOT_SEEN in estimate.flags else 0
             if warming:
@@ -115,3 +130,18 @@ class ThermalCamera:
             self._feed.run(on_frame, on_connect, self._health, stop)
         finally:
             self._health.stopped()
+
+    def preview_jpeg(self) -> bytes | None:
+        """The newest frame in false colour with the face measured, its temperature and the
+        reference, as JPEG; None when there is no recent frame."""
+        view = self._latest.get(self._clock.monotonic_ns())
+        if view is None:
+            return None
+        reference = self._estimator.settings.reference
+        estimate = view.estimate
+        return thermal_jpeg(
+            view.celsius,
+            face=estimate.face if estimate else None,
+            reading_c=estimate.celsius if estimate else None,
+            reference=reference.box if reference else None,
+        )

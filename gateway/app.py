@@ -25,7 +25,7 @@ from gateway.codes.status_list import StatusStore, load_status_list
 from gateway.codes.trust import TrustStore
 from gateway.config import MqttConfig, Settings
 from gateway.core.codes import CodeFormat
-from gateway.core.ports import ScanSource, ThermalSource
+from gateway.core.ports import Previewable, ScanSource, ThermalSource
 from gateway.core.retention import disk_level
 from gateway.core.values import CodeStatus, DeviceState, Entry
 from gateway.device_wiring import scanner_from_config, thermal_from_config
@@ -310,6 +310,11 @@ class Gateway:
                 ),
                 records=Records(database_url(settings.storage.path)),
                 thermal_names=frozenset(thermal_names),
+                previews={
+                    source.name: source.preview_jpeg
+                    for source in (*self.devices.scanners, *self.devices.thermals)
+                    if isinstance(source, Previewable)
+                },
                 settings=lambda: settings.model_dump(mode="json"),
                 doctor=run_doctor_checks,
                 logs=log_ring,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway.core.values import Backlog, DeviceHealth, Entry, Scan, ThermalReading
 
@@ -28,6 +28,18 @@ class ThermalSource(Protocol):
     def run(self, emit: Callable[[ThermalReading], None], stop: threading.Event) -> None: ...
 
     def health(self) -> DeviceHealth: ...
+
+
+@runtime_checkable
+class Previewable(Protocol):
+    """A device that can show a technician what it sees (a camera, a thermal camera)."""
+
+    name: str
+
+    def preview_jpeg(self) -> bytes | None:
+        """The newest frame as JPEG with what was found in it drawn on; None when there is
+        no recent frame."""
+        ...
 
 
 class Outbox(Protocol):

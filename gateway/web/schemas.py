@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal
 
@@ -72,6 +73,7 @@ class DevicePublic(BaseModel):
     role: Literal["scanner", "thermal"]
     state: str
     reason: str
+    preview: bool = Field(description="whether /api/devices/{name}/preview shows its frames")
 
 
 class StatusPublic(BaseModel):
@@ -94,7 +96,10 @@ class StatusPublic(BaseModel):
 
     @classmethod
     def from_status(
-        cls, status: GatewayStatus, thermal_names: frozenset[str] = frozenset()
+        cls,
+        status: GatewayStatus,
+        thermal_names: Collection[str] = (),
+        preview_names: Collection[str] = (),
     ) -> StatusPublic:
         return cls(
             site=status.site,
@@ -107,6 +112,7 @@ class StatusPublic(BaseModel):
                     role="thermal" if d.name in thermal_names else "scanner",
                     state=d.state.value,
                     reason=d.reason,
+                    preview=d.name in preview_names,
                 )
                 for d in status.devices
             ],

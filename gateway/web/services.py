@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.core.values import Entry
@@ -51,6 +51,8 @@ class WebServices:
     manual: ManualEntries
     records: Records
     thermal_names: frozenset[str] = frozenset()  # which devices are thermal sources
+    # The devices that can show what they see: name -> newest frame as JPEG (None: no frame).
+    previews: Mapping[str, Callable[[], bytes | None]] = field(default_factory=dict)
     settings: Callable[[], Mapping[str, Any]] = dict  # the config in force, as plain values
     doctor: Callable[[], Sequence[DoctorCheck]] | None = None
     logs: LogRing | None = None

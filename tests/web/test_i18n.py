@@ -38,6 +38,7 @@ FAMILIES = {
     "banner.disk_": ["warn", "critical"],
     "health.disk_": ["ok", "warn", "critical"],
     "devices.role_": ["scanner", "thermal"],
+    "technician.preview_": ["scanner", "thermal"],
     "devices.state_": [s.value for s in DeviceState],
     "sync.": ["online", "offline", "local-only"],
     "audit.": AUDIT_ACTIONS,

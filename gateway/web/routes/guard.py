@@ -44,7 +44,9 @@ async def recent_passages(
 @router.get("/api/status", response_model=StatusPublic, dependencies=[Watcher])
 async def status(svc: Services) -> StatusPublic:
     """Devices, sync and clock health, as the guard banner shows them."""
-    return StatusPublic.from_status(await asyncio.to_thread(svc.status), svc.thermal_names)
+    return StatusPublic.from_status(
+        await asyncio.to_thread(svc.status), svc.thermal_names, svc.previews.keys()
+    )
 
 
 @router.get("/api/events", response_class=EventSourceResponse, dependencies=[Watcher])

@@ -1,4 +1,5 @@
-"""The technician's API: config in force (secrets hidden), doctor results, log tail."""
+"""The technician's API: device previews, config in force (secrets hidden), doctor results,
+log tail."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from gateway.web.deps import Services, Technician
 from gateway.web.schemas import (
@@ -27,6 +28,26 @@ router = APIRouter(
 HIDDEN = "********"
 _SECRET_WORDS = ("password", "secret", "token", "key")
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^/@\s]+@")
+
+
+@router.get(
+    "/devices/{name}/preview",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The newest frame as JPEG"},
+        404: {"model": ErrorPublic, "description": "no-preview or no-recent-frame"},
+    },
+)
+async def device_preview(name: str, svc: Services, technician: Technician) -> Response:
+    """What a camera or thermal camera sees now: the codes it found outlined, or the measured
+    face, its temperature and the reference in false colour. Fetch it again to refresh."""
+    render = svc.previews.get(name)
+    if render is None:
+        raise HTTPException(404, detail="no-preview")
+    jpeg = await asyncio.to_thread(render)
+    if jpeg is None:
+        raise HTTPException(404, detail="no-recent-frame")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/config", response_model=ConfigPublic)

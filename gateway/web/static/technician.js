@@ -1,7 +1,11 @@
 "use strict";
-// The technician's pages: device status (live), gateway health, doctor, config, log tail.
+// The technician's pages: device status and previews (live), gateway health, doctor, config,
+// log tail.
 const DEVICE_REFRESH_MS = 1500;
 const LOG_REFRESH_MS = 3000;
+const PREVIEW_REFRESH_MS = 400;
+const PREVIEW_RETRY_MS = 2000;
+const previews = new Map(); // device name -> its preview tile
 
 async function loadStatus() {
   const result = await api("GET", "/api/status");
@@ -14,6 +18,7 @@ async function loadStatus() {
     el("td", {}, el("span", { class: "pill " + d.state }, t("devices.state_" + d.state))),
     el("td", {}, d.reason),
   )));
+  showPreviews(s.devices.filter((d) => d.preview));
   const rows = [
     ["health.gate", `${s.site} / ${s.gate} ${s.gate_name}`],
     ["health.broker", s.mqtt_enabled ? t(s.mqtt_connected ? "health.connected" : "health.disconnected") : t("health.offline_only")],
@@ -26,6 +31,47 @@ async function loadStatus() {
     ["health.policy", s.policy_problem || t("health.fine")],
   ];
   $("health").replaceChildren(...rows.map(([key, value]) => el("tr", {}, el("th", {}, t(key)), el("td", {}, value))));
+}
+
+// One tile per device that can show what it sees, refreshed as periodic JPEG while visible.
+function showPreviews(devices) {
+  for (const d of devices) if (!previews.has(d.name)) previews.set(d.name, previewTile(d));
+  $("previews").replaceChildren(...devices.map((d) => previews.get(d.name)));
+  $("no-previews").hidden = devices.length > 0;
+}
+
+function previewTile(device) {
+  const image = el("img", { alt: t("technician.preview_of", { name: device.name }), hidden: "" });
+  const note = el("p", { class: "help" }, t("technician.preview_waiting"));
+  const tile = el("figure", { class: "preview", dataset: { device: device.name, live: "false" } },
+    image, note, el("figcaption", {}, `${device.name} · ${t("technician.preview_" + device.role)}`));
+  const url = `/api/devices/${encodeURIComponent(device.name)}/preview`;
+  async function refresh() {
+    if (document.hidden || !tile.isConnected) return setTimeout(refresh, PREVIEW_REFRESH_MS);
+    let response = null;
+    try {
+      response = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+    } catch (e) {
+      response = null;
+    }
+    if (response && response.status === 401) return handle(response);
+    if (response && response.ok) {
+      const previous = image.src;
+      image.src = URL.createObjectURL(await response.blob());
+      if (previous) URL.revokeObjectURL(previous);
+      image.hidden = false;
+      note.hidden = true;
+      tile.dataset.live = "true";
+      return setTimeout(refresh, PREVIEW_REFRESH_MS);
+    }
+    image.hidden = true;
+    note.hidden = false;
+    note.textContent = t(response ? "technician.preview_waiting" : "technician.preview_unreachable");
+    tile.dataset.live = "false";
+    setTimeout(refresh, PREVIEW_RETRY_MS);
+  }
+  refresh();
+  return tile;
 }
 
 async function runDoctor() {
