@@ -29,6 +29,8 @@ STALE_S = 5.0
 # not fill the whole palette.
 MIN_SPAN_C = 4.0
 SCALE_BAR_PX = 24
+SCALE_LABEL_PX = 80
+PALETTE = cv2.COLORMAP_INFERNO
 
 _NS = 1_000_000_000
 # OpenCV colours are BGR.
@@ -104,7 +106,7 @@ def thermal_jpeg(
     high = max(float(np.percentile(celsius, 99)), low + MIN_SPAN_C)
     scale = PREVIEW_WIDTH / celsius.shape[1]
     image = cv2.resize(
-        cv2.applyColorMap(_levels(celsius, low, high), cv2.COLORMAP_INFERNO),
+        cv2.applyColorMap(_levels(celsius, low, high), PALETTE),
         (PREVIEW_WIDTH, round(celsius.shape[0] * scale)),
         interpolation=cv2.INTER_LINEAR,
     )
@@ -119,10 +121,13 @@ def thermal_jpeg(
 
 
 def _scale_bar(low: float, high: float) -> Image:
-    ramp = np.linspace(0, 255, PREVIEW_WIDTH, dtype=np.float32).astype(np.uint8)
-    bar = cv2.applyColorMap(np.tile(ramp, (SCALE_BAR_PX, 1)), cv2.COLORMAP_INFERNO)
-    _degrees(bar, low, (4, SCALE_BAR_PX - 6), size=0.5)
-    _degrees(bar, high, (PREVIEW_WIDTH - 4, SCALE_BAR_PX - 6), size=0.5, align_right=True)
+    """The palette from `low` to `high`, the two temperatures written at its ends."""
+    ramp = np.linspace(0, 255, PREVIEW_WIDTH - 2 * SCALE_LABEL_PX, dtype=np.float32)
+    colours = cv2.applyColorMap(np.tile(ramp.astype(np.uint8), (SCALE_BAR_PX, 1)), PALETTE)
+    bar = np.zeros((SCALE_BAR_PX, PREVIEW_WIDTH, 3), dtype=np.uint8)
+    bar[:, SCALE_LABEL_PX:-SCALE_LABEL_PX] = colours
+    _degrees(bar, low, (SCALE_LABEL_PX - 4, SCALE_BAR_PX - 6), size=0.5, align_right=True)
+    _degrees(bar, high, (PREVIEW_WIDTH - SCALE_LABEL_PX + 6, SCALE_BAR_PX - 6), size=0.5)
     return bar
 
 
@@ -140,14 +145,15 @@ def _degrees(
     thickness = max(1, round(size * 2))
     (number_w, height), _ = cv2.getTextSize(number, FONT, size, thickness)
     (unit_w, _), _ = cv2.getTextSize("C", FONT, size, thickness)
-    gap = round(10 * size)
+    radius = max(2, round(3 * size))
+    gap = round(6 * size) + 2 * radius
     x, y = origin
     if align_right:
         x -= number_w + gap + unit_w
-    ring = (x + number_w + round(4 * size), y - height + round(3 * size))
+    ring = (x + number_w + round(3 * size) + radius, y - height + radius)
     for colour, weight in ((SHADOW, thickness + 2), (TEXT, thickness)):
         cv2.putText(image, number, (x, y), FONT, size, colour, weight, cv2.LINE_AA)
-        cv2.circle(image, ring, max(2, round(3 * size)), colour, max(1, weight - 1), cv2.LINE_AA)
+        cv2.circle(image, ring, radius, colour, max(1, weight - 1), cv2.LINE_AA)
         cv2.putText(image, "C", (x + number_w + gap, y), FONT, size, colour, weight, cv2.LINE_AA)
 
 

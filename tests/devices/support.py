@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import segno
@@ -110,3 +111,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
 def qr_modules(text: str) -> npt.NDArray[np.bool_]:
     """The module matrix of a QR code (True = dark), made as our passes are (level M)."""
     return np.array(segno.make(text, error="m", micro=False).matrix, dtype=bool)
+
+
+def decode_jpeg(jpeg: bytes) -> npt.NDArray[np.uint8]:
+    """A JPEG as a BGR image; fails the test when the bytes are no JPEG."""
+    assert jpeg[:3] == b"\xff\xd8\xff", jpeg[:16]
+    image = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return np.asarray(image, dtype=np.uint8)
+
+
+def near_colour(
+    image: npt.NDArray[np.uint8], bgr: tuple[int, int, int], tolerance: int = 60
+) -> npt.NDArray[np.bool_]:
+    """Which pixels are within `tolerance` of a colour in every channel (JPEG blurs colours)."""
+    difference = np.abs(image.astype(np.int16) - np.array(bgr, dtype=np.int16))
+    return np.asarray((difference <= tolerance).all(axis=2), dtype=np.bool_)

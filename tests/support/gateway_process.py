@@ -25,6 +25,7 @@ def write_config(
     web_port: int,
     collector_db: Path | None = None,
     trust_list: Path | None = None,
+    thermal: str = 'kind = "none"',
     extra: str = "",
 ) -> Path:
     scanner = (
@@ -43,7 +44,7 @@ def write_config(
         '[gate]\nid = "north-1"\nsite = "xiaojiang"\nname = "北门"\n'
         f'[storage]\npath = "{db}"\n{trust}'
         f"{scanner}"
-        '[thermal]\nkind = "none"\n'
+        f"[thermal]\n{thermal}\n"
         '[policy]\nno_thermal = "admit"\ndedupe_window_s = 3.0\n'
         f"{mqtt}"
         f'[web]\nlisten = "127.0.0.1:{web_port}"\n'

@@ -11,13 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
+from devices.qr_scenes import code_frame
+from devices.radiometry import celsius_to_y16
+from devices.recordings import write_video, write_y16_video
+from devices.thermal_scenes import ThermalScene
 from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.keys import KeyDirectory, generate_private_key
 from gateway.core.values import CodeStatus
-from tests.devices.support import PluggedPort
+from tests.devices.support import PluggedPort, qr_modules
+from tests.devices.test_uvc_thermal import REFERENCE as LEPTON_REFERENCE
 from tests.support.gateway_process import (
     CheckpointProcess,
     free_port,
@@ -96,8 +102,10 @@ class Gate:
             connection.close()
 
 
-@pytest.fixture
-def gate(tmp_path: Path) -> Iterator[Gate]:
+def start_gate(
+    tmp_path: Path, *, thermal: str = 'kind = "none"', extra: str = ""
+) -> Iterator[Gate]:
+    """A running gateway with the pty scanner, the thermal source and extra config given."""
     keys = KeyDirectory.create(
         tmp_path / "keys", issuer="community", site="xiaojiang", alg=Algorithm.EDDSA,
         now=datetime.now(UTC),
@@ -111,6 +119,8 @@ def gate(tmp_path: Path) -> Iterator[Gate]:
         broker_port=None,
         web_port=port,
         trust_list=keys.trust_list_path,
+        thermal=thermal,
+        extra=extra,
     )
     process = CheckpointProcess("run", config, tmp_path / "gateway.log").start()
     gate = Gate(tmp_path, tmp_path / "gateway.db", port, scanner, keys, process)
@@ -120,6 +130,32 @@ def gate(tmp_path: Path) -> Iterator[Gate]:
     finally:
         process.kill()
         scanner.close()
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Gate]:
+    yield from start_gate(tmp_path)
+
+
+@pytest.fixture
+def camera_gate(tmp_path: Path) -> Iterator[Gate]:
+    """A gate with a camera scanner (`scanner-2`) and a radiometric thermal camera, both
+    playing recordings through OpenCV: a code held up, and a person standing in view."""
+    rng = np.random.default_rng(11)
+    video = tmp_path / "camera.avi"
+    code = qr_modules("CP1:CAMERA")
+    write_video(video, [code_frame(code, "rotation", (640, 480), rng) for _ in range(10)], fps=10)
+    r = LEPTON_REFERENCE
+    person = ThermalScene(face_c=36.8, reference=r, camera_offset_c=1.2)
+    lepton = tmp_path / "lepton.mkv"
+    frames = [celsius_to_y16(person.render(rng), telemetry_rows=2) for _ in range(20)]
+    write_y16_video(lepton, frames, 30)
+    yield from start_gate(
+        tmp_path,
+        thermal=f'kind = "uvc-y16"\ndevice = "{lepton}"\n'
+        f"reference_box = [{r.x}, {r.y}, {r.width}, {r.height}]\nreference_c = {r.celsius}",
+        extra=f'[[scanners]]\nkind = "camera"\ndevice = "{video}"\nlane = "2"\n',
+    )
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +75,12 @@ class InProcess:
         )
 
 
-def build(tmp_path: Path, *, now: datetime | None = None) -> InProcess:
+def build(
+    tmp_path: Path,
+    *,
+    now: datetime | None = None,
+    previews: Mapping[str, Callable[[], bytes | None]] | None = None,
+) -> InProcess:
     store = EntryStore.open(tmp_path / "gateway.db")
     clock = StepClock(now or datetime.now(UTC))
     bus = EventBus()
@@ -123,5 +129,6 @@ def build(tmp_path: Path, *, now: datetime | None = None) -> InProcess:
             "scanners": [{"kind": "camera", "device": "rtsp://cam:hunter2@192.0.2.9/live"}],
         },
         logs=logs,
+        previews=previews or {},
     )
     return InProcess(create_app(services), store, services, clock, logs)

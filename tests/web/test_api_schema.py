@@ -5,15 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
+from devices.preview import camera_jpeg
 from gateway.core.values import CodeCheck, Decision
 from tests.storage.test_store import new_entry
 from tests.web.support import PASSWORDS, InProcess, build
 
+JPEG = camera_jpeg(np.zeros((48, 64), dtype=np.uint8), [])
 # Which signed-in role may use each tag's operations; the others are called without a session.
 ROLE_OF_TAG = {"guard": "guard", "guard actions": "guard", "manager": "manager",
                "technician": "technician"}  # fmt: skip
@@ -21,7 +24,8 @@ ROLE_OF_TAG = {"guard": "guard", "guard actions": "guard", "manager": "manager",
 
 @pytest.fixture
 def api(tmp_path: Path) -> tuple[InProcess, dict[str, str]]:
-    web = build(tmp_path)
+    # One device with a frame, one without: both answers of the preview are generated.
+    web = build(tmp_path, previews={"scanner-1": lambda: JPEG, "thermal": lambda: None})
     web.set_up()
     web.store.record(new_entry(decision=Decision.DENY, reasons=("code-red",)))
     web.store.record(new_entry(decision=Decision.REFER, code_check=CodeCheck.UNVERIFIABLE))

@@ -1,4 +1,5 @@
-"""The pages in a real Chromium against a running gateway with a pty serial scanner."""
+"""The pages in a real Chromium against a running gateway with a pty serial scanner (and, for
+the previews, a camera and a thermal camera playing recordings)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from openpyxl import load_workbook
 
+from devices.preview import OUTLINE, PREVIEW_WIDTH
 from gateway.core.values import CodeStatus
 from gateway.export import COLUMNS, database_url, iter_rows
-from tests.devices.support import wait_until
+from tests.devices.support import decode_jpeg, near_colour, wait_until
+from tests.devices.test_preview import white_in_picture
 from tests.web.conftest import Gate, screenshots
 from tests.web.support import PASSWORDS
 
@@ -266,3 +270,36 @@ def test_manager_pages_refuse_a_guard_pin_session(gate: Gate, browser_page: Any)
     expect(page.locator("#forbidden-text")).to_have_text("当前登录的账号不能打开此页面。")
     status = page.evaluate("fetch('/api/stats').then((r) => r.status)")
     assert status == 403
+
+
+def test_a_technician_sees_what_the_camera_and_the_thermal_camera_see(
+    camera_gate: Gate, chromium: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    gate = camera_gate
+    gate.set_up_accounts()
+    page = chromium.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    try:
+        sign_in(page, gate, "technician")
+        expect(page).to_have_url(f"{gate.url}/technician")
+        camera = page.locator("#previews figure[data-device='scanner-2']")
+        thermal = page.locator("#previews figure[data-device='thermal']")
+        expect(camera).to_have_attribute("data-live", "true", timeout=10000)
+        expect(thermal).to_have_attribute("data-live", "true", timeout=10000)
+        expect(page.locator("#previews figure")).to_have_count(2)  # not the serial scanner
+        expect(page.locator("#no-previews")).to_be_hidden()
+        expect(thermal.locator("figcaption")).to_contain_text("热成像")
+        assert camera.locator("img").evaluate("img => img.naturalWidth") == PREVIEW_WIDTH
+
+        def fetched(device: str) -> np.ndarray:
+            response = page.request.get(f"{gate.url}/api/devices/{device}/preview")
+            assert response.status == 200, response.text()
+            return decode_jpeg(response.body())
+
+        # The recordings replay: the code and the person come back into view.
+        assert wait_until(lambda: near_colour(fetched("scanner-2"), OUTLINE).sum() > 200, 10)
+        assert wait_until(lambda: white_in_picture(fetched("thermal")) > 100, 10)
+        screenshots(page, "technician-previews", show="#previews")
+    finally:
+        page.context.close()

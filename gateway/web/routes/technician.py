@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from gateway.web.deps import Services, Technician
 from gateway.web.schemas import (
@@ -38,7 +38,11 @@ _URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^/@\s]+@")
         404: {"model": ErrorPublic, "description": "no-preview or no-recent-frame"},
     },
 )
-async def device_preview(name: str, svc: Services, technician: Technician) -> Response:
+async def device_preview(
+    name: Annotated[str, Path(description="a device's name", examples=["scanner-1"])],
+    svc: Services,
+    technician: Technician,
+) -> Response:
     """What a camera or thermal camera sees now: the codes it found outlined, or the measured
     face, its temperature and the reference in false colour. Fetch it again to refresh."""
     render = svc.previews.get(name)
