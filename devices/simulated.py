@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from devices.clock import SYSTEM_CLOCK, Clock
+from devices.simulated_views import SimulatedCameraView, SimulatedThermalView
 from gateway.core.ports import ScanSource, ThermalSource
 from gateway.core.values import (
     DeviceHealth,
@@ -137,12 +138,41 @@ class _ScriptedSource(Generic[T, V]):
             self._health = DeviceHealth(self.name, KIND, DeviceState.DOWN, "stopped")
 
 
+class _PreviewedSource(_ScriptedSource[T, V]):
+    """A scripted source whose preview shows a picture of what it emitted last."""
+
+    def __init__(
+        self,
+        name: str,
+        timeline: Iterator[tuple[int, T]],
+        make: Callable[[T], V],
+        clock: Clock,
+        *,
+        show: Callable[[V], None],
+        render: Callable[[], bytes],
+    ) -> None:
+        super().__init__(name, timeline, make, clock)
+        self._show = show
+        self._render = render
+
+    def run(self, emit: Callable[[V], None], stop: threading.Event) -> None:
+        def shown(value: V) -> None:
+            self._show(value)
+            emit(value)
+
+        super().run(shown, stop)
+
+    def preview_jpeg(self) -> bytes | None:
+        return self._render()
+
+
 class SimulatedGate:
     """A scripted gate: `.scanner` and `.thermal` play the passages in step.
 
     Per passage, the first temperature is read `lead_s` before the scan, further temperatures
     (re-measures) follow the scan `remeasure_s` apart, and the next passage starts
-    `interval_s` after the last of them.
+    `interval_s` after the last of them. Both sources have previews: synthetic pictures of
+    the code and the person, as a camera and a thermal camera would show them.
     """
 
     def __init__(
@@ -165,14 +195,22 @@ class SimulatedGate:
             remeasure_ns=int(remeasure_s * _NS),
             clock=clock,
         )
-        self.scanner: ScanSource = _ScriptedSource(
+        camera, thermal = SimulatedCameraView(), SimulatedThermalView()
+        self.scanner: ScanSource = _PreviewedSource(
             SCANNER_NAME,
             script.scans(),
             functools.partial(_scan, lane=lane, direction=direction, clock=clock),
             clock,
+            show=lambda scan: camera.show(scan.payload, scan.monotonic_ns),
+            render=lambda: camera.jpeg(clock.monotonic_ns()),
         )
-        self.thermal: ThermalSource = _ScriptedSource(
-            THERMAL_NAME, script.readings(), functools.partial(_reading, clock=clock), clock
+        self.thermal: ThermalSource = _PreviewedSource(
+            THERMAL_NAME,
+            script.readings(),
+            functools.partial(_reading, clock=clock),
+            clock,
+            show=lambda reading: thermal.show(reading.celsius, reading.monotonic_ns),
+            render=lambda: thermal.jpeg(clock.monotonic_ns()),
         )
 
 

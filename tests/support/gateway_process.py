@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -55,38 +56,51 @@ def write_config(
 
 
 class CheckpointProcess:
-    """`python -m gateway <command> --config FILE` in a subprocess with its log in a file."""
+    """`python -m gateway <command> --config FILE [ARGS]` in a subprocess with its log in a
+    file (no `--config` when `config` is None)."""
 
-    def __init__(self, command: str, config: Path, log: Path) -> None:
+    def __init__(
+        self,
+        command: str,
+        config: Path | None,
+        log: Path,
+        *,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.command = command
         self.config = config
         self.log = log
+        self.args = list(args)
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> CheckpointProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        config = ["--config", str(self.config)] if self.config is not None else []
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway", self.command, "--config", str(self.config)],
+                [sys.executable, "-m", "gateway", self.command, *config, *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env=self.env,
             )
         return self
 
     def kill(self) -> None:
         self._end(signal.SIGKILL)
 
-    def stop(self) -> None:
-        self._end(signal.SIGTERM)
+    def stop(self) -> int | None:
+        """SIGTERM, as systemd stops the service; the exit status (None: not running)."""
+        return self._end(signal.SIGTERM)
 
-    def _end(self, sig: signal.Signals) -> None:
+    def _end(self, sig: signal.Signals) -> int | None:
         if self.process is None:
-            return
+            return None
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        self.process.wait(timeout=20)
+        status = self.process.wait(timeout=20)
         self.process = None
+        return status
 
     @property
     def returncode(self) -> int | None:
