@@ -72,7 +72,7 @@ class CheckpointProcess:
         self.config = config
         self.log = log
         self.args = list(args)
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = dict(env or {})  # over the environment at start()
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> CheckpointProcess:
@@ -82,7 +82,7 @@ class CheckpointProcess:
                 [sys.executable, "-m", "gateway", self.command, *config, *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=self.env,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         return self
 
