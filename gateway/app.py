@@ -200,7 +200,7 @@ class Gateway:
 
         def on_changed(entry: Entry) -> None:
             if publisher is not None:
-                publisher.notify()
+                publisher.notify_amended(entry.seq)
 
         identity = GateIdentity(settings.gate.site, settings.gate.id, self.boot_id)
         service = CheckpointService(

@@ -184,13 +184,13 @@ class Collector:
         except SQLAlchemyError as error:
             logger.warning("could not store a batch from %s/%s (not acked): %s", site, gate, error)
             return
-        self._acknowledge(site, gate, batch.ids)
+        self._acknowledge(site, gate, batch.ids, batch.revisions)
 
-    def _acknowledge(self, site: str, gate: str, ids: list[str]) -> None:
-        """Tell the gate these entries are stored (called only after the commit)."""
+    def _acknowledge(self, site: str, gate: str, ids: list[str], revisions: list[int]) -> None:
+        """Tell the gate these revisions of these entries are stored (only after the commit)."""
         ack_topic = Topics(prefix=self._prefix, site=site, gate=gate).ack
         try:
-            self._client.send(ack_topic, encode_ack(ids))
+            self._client.send(ack_topic, encode_ack(ids, revisions))
         except MqttError as error:
             # Stored but not acknowledged: the gateway resends and is acknowledged then.
             logger.info("could not acknowledge a batch from %s/%s: %s", site, gate, error)

@@ -76,8 +76,13 @@ class _Batch:
     deadline: float
     acked: set[str] = field(default_factory=set)
 
-    def settle(self, ids: set[str]) -> None:
-        self.acked |= ids & {entry.id for entry in self.entries}
+    def settle(self, acked: Mapping[str, int | None]) -> None:
+        """Take acks: entry id -> the revision stored (None: any revision)."""
+        for entry in self.entries:
+            if entry.id in acked:
+                revision = acked[entry.id]
+                if revision is None or revision >= entry.revision:
+                    self.acked.add(entry.id)
 
     @property
     def done(self) -> bool:
@@ -144,7 +149,8 @@ class Publisher:
         self._wake = asyncio.Event()
         self._batches: list[_Batch] = []
         self._cursor = 0  # highest seq handed to a batch on this connection
-        self._acks: list[list[str]] = []
+        self._rewind: int | None = None  # lowest seq amended since the last fill
+        self._acks: list[tuple[list[str], list[int] | None]] = []
         self._connections = 0  # successful connects seen by the network thread
         self._served = 0  # the connect the in-flight state belongs to
         self._next_state = 0.0
@@ -170,6 +176,15 @@ class Publisher:
             return
         with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
             loop.call_soon_threadsafe(self._wake.set)
+
+    def notify_amended(self, seq: int) -> None:
+        """The entry with this `seq` has a new revision (a guard's action) to be sent again,
+        although its seq may lie behind what was sent. Safe from any thread."""
+        loop = self._loop
+        if loop is None:
+            return  # not running: the next run starts from the beginning of the outbox
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._amended, seq)
 
     def refresh_state(self) -> None:
         """Something the state message reports changed: publish it at the next turn.
@@ -233,16 +248,33 @@ class Publisher:
 
     async def _apply_acks(self) -> None:
         while self._acks:
-            # Every ack that has arrived, in one transaction. Every id in an ack on our topic is
-            # stored at the collector, whether or not it belongs to a batch of this connection.
-            ids = [entry_id for ack in self._acks for entry_id in ack]
-            self._acks.clear()
-            newly = await asyncio.to_thread(self._outbox.mark_synced, ids=ids, at=self._clock())
-            self.acked += newly
-            acked = set(ids)
+            # Every ack that has arrived, at once. Every id in an ack on our topic is stored at
+            # the collector, whether or not it belongs to a batch of this connection.
+            acks, self._acks = self._acks, []
+            plain = [i for ids, revisions in acks if revisions is None for i in ids]
+            revised = [
+                pair
+                for ids, revisions in acks
+                if revisions is not None
+                for pair in zip(ids, revisions, strict=True)
+            ]
+            self.acked += await asyncio.to_thread(self._mark_synced, plain, revised)
+            newest: dict[str, int] = {}
+            for entry_id, revision in revised:
+                newest[entry_id] = max(revision, newest.get(entry_id, revision))
+            acked: dict[str, int | None] = {**newest, **dict.fromkeys(plain)}
             for batch in self._batches:
                 batch.settle(acked)
             self._batches = [batch for batch in self._batches if not batch.done]
+
+    def _mark_synced(self, plain: list[str], revised: list[tuple[str, int]]) -> int:
+        """Settle acked entries in the outbox (in a worker thread); how many were pending."""
+        at = self._clock()
+        newly = self._outbox.mark_synced(ids=plain, at=at) if plain else 0
+        if revised:
+            ids, revisions = zip(*revised, strict=True)
+            newly += self._outbox.mark_synced(ids=ids, at=at, revisions=revisions)
+        return newly
 
     def _resend_overdue(self, now: float) -> None:
         for batch in self._batches:
@@ -258,13 +290,28 @@ class Publisher:
                 self.resent += len(encoded)
 
     async def _fill_window(self, now: float) -> None:
+        if self._rewind is not None:
+            # Amended entries keep their seq: look again from the first of them, skipping
+            # what is in flight already in the same revision.
+            self._cursor = min(self._cursor, self._rewind - 1)
+            self._rewind = None
+        in_flight = {
+            (entry.id, entry.revision)
+            for batch in self._batches
+            for entry in batch.entries
+            if entry.id not in batch.acked
+        }
         while len(self._batches) < self._window:
             entries = await asyncio.to_thread(
                 self._outbox.pending, after_seq=self._cursor, limit=self._batch_size
             )
             if not entries:
                 return
-            taken, encoded = self._fit(entries)
+            fresh = [entry for entry in entries if (entry.id, entry.revision) not in in_flight]
+            if not fresh:
+                self._cursor = entries[-1].seq
+                continue
+            taken, encoded = self._fit(fresh)
             self._send(encoded)
             self._batches.append(
                 _Batch(entries=taken, encoded=encoded, deadline=now + self._ack_timeout_s)
@@ -369,10 +416,14 @@ class Publisher:
         if loop is None:
             return
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._ack_received, list(ack.ids))
+            loop.call_soon_threadsafe(self._ack_received, list(ack.ids), ack.revisions)
 
-    def _ack_received(self, ids: list[str]) -> None:
-        self._acks.append(ids)
+    def _ack_received(self, ids: list[str], revisions: list[int] | None) -> None:
+        self._acks.append((ids, revisions))
+        self._wake.set()
+
+    def _amended(self, seq: int) -> None:
+        self._rewind = seq if self._rewind is None else min(self._rewind, seq)
         self._wake.set()
 
 

@@ -147,10 +147,25 @@ class EntriesBatch(_Strict):
     def ids(self) -> list[str]:
         return [entry.id for entry in self.entries]
 
+    @property
+    def revisions(self) -> list[int]:
+        return [entry.revision for entry in self.entries]
+
 
 class Ack(_Strict):
+    """The collector stored these entries. `revisions[i]`, when given, is the revision of
+    `ids[i]` that was stored: an ack of an older revision does not settle a newer one that a
+    guard made meanwhile. Without `revisions` (an older collector) an ack settles any."""
+
     schema_version: Literal[1] = Field(alias="schema")
     ids: list[EntryId] = Field(min_length=1)
+    revisions: list[Annotated[int, Field(ge=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _one_revision_per_id(self) -> Ack:
+        if self.revisions is not None and len(self.revisions) != len(self.ids):
+            raise ValueError("revisions must give one revision per id")
+        return self
 
 
 class WireDevice(_Strict):
@@ -295,8 +310,9 @@ def batch_overhead(*, site: str, gate: str, boot_id: str | None) -> int:
     return len(envelope)
 
 
-def encode_ack(ids: Iterable[str]) -> bytes:
-    return _dumps({"schema": SCHEMA_VERSION, "ids": list(ids)})
+def encode_ack(ids: Iterable[str], revisions: Iterable[int] | None = None) -> bytes:
+    revised = {} if revisions is None else {"revisions": list(revisions)}
+    return _dumps({"schema": SCHEMA_VERSION, "ids": list(ids), **revised})
 
 
 def encode_state(state: GatewayState) -> bytes:

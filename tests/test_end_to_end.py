@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gateway.codes.community_pass import issue_pass
@@ -44,7 +45,7 @@ class Gate:
     def scan(self, payload: bytes) -> None:
         os.write(self.master_fd, payload + b"\r\n")
 
-    def new_pass(self, n: int) -> bytes:
+    def new_pass(self, n: int, colour: CodeStatus = CodeStatus.GREEN) -> bytes:
         signer = self.keys.signing_key()
         now = datetime.now(UTC)
         return issue_pass(
@@ -54,7 +55,7 @@ class Gate:
             subject=f"subject{n:05d}",
             label="张*华",
             unit=f"{n % 9 + 1}-1-{n:03d}",
-            colour=CodeStatus.GREEN,
+            colour=colour,
             issued_at=now - timedelta(days=1),
             expires_at=now + timedelta(days=30),
         ).encode()
@@ -149,6 +150,40 @@ def test_scans_reach_the_collector_exactly_once_and_are_synced_only_after_ack(ga
     assert sorted(ids) == shown  # every entry, exactly once
     assert rows(gate.db, "SELECT count(*) FROM entries WHERE synced_at IS NULL") == [(0,)]
     watcher.stop()
+
+
+def test_a_guards_override_after_sync_reaches_the_collector(gate: Gate) -> None:
+    gate.collector.start()
+    gate.start_gateway()
+    watcher = VerdictWatcher(gate.web_port).start()
+    gate.scan(gate.new_pass(1, CodeStatus.RED))
+    wait_for(lambda: len(watcher.shown()) == 1, 10, "the verdict")
+    (denied,) = watcher.shown()
+    assert denied["decision"] == "deny"
+    entry_id = str(denied["id"])
+    wait_for(lambda: collector_ids(gate) == [entry_id], 10, "the entry at the collector")
+    watcher.stop()
+
+    web = httpx.Client(base_url=f"http://127.0.0.1:{gate.web_port}")
+    setup = web.post("/api/auth/setup", json={
+        "manager": "manager", "manager_password": "manager-secret", "technician": "technician",
+        "technician_password": "technician-secret", "guard_pin": "2468",
+    })  # fmt: skip
+    assert setup.status_code == 204, setup.text
+    assert web.post("/api/auth/pin", json={"pin": "2468", "name": "王师傅"}).status_code == 200
+    override = web.post(
+        f"/api/passages/{entry_id}/override", json={"decision": "admit", "reason": "电话核实"}
+    )
+    assert override.status_code == 200, override.text
+
+    def at_collector() -> list[tuple[object, ...]]:
+        return rows(
+            gate.collector_db,
+            "SELECT revision, decision, override_by, override_reason FROM entries",
+        )
+
+    wait_for(lambda: at_collector() == [(1, "admit", "王师傅", "电话核实")], 10, "the override")
+    wait_for(lambda: rows(gate.db, "SELECT count(*) FROM outbox") == [(0,)], 10, "its ack")
 
 
 def test_sigkill_mid_stream_loses_no_shown_entry(gate: Gate) -> None:

@@ -49,8 +49,13 @@ class Outbox(Protocol):
         """Unsynced entries with `seq` above `after_seq`, in `seq` order."""
         ...
 
-    def mark_synced(self, *, ids: Sequence[str], at: datetime) -> int:
-        """Mark these entries acknowledged; returns how many were still pending."""
+    def mark_synced(
+        self, *, ids: Sequence[str], at: datetime, revisions: Sequence[int] | None = None
+    ) -> int:
+        """Mark these entries acknowledged; returns how many were still pending.
+
+        With `revisions` (one per id), only entries whose own revision is no newer.
+        """
         ...
 
     def backlog(self) -> Backlog: ...

@@ -164,8 +164,20 @@ def pending_entries(session: Session, *, after_seq: int, limit: int) -> list[Ent
     return [to_entry(row) for row in rows]
 
 
-def mark_synced(session: Session, *, ids: Sequence[str], at: datetime) -> int:
-    """Mark acknowledged entries synced and drop them from the outbox."""
+def mark_synced(
+    session: Session,
+    *,
+    ids: Sequence[str],
+    at: datetime,
+    revisions: Sequence[int] | None = None,
+) -> int:
+    """Mark acknowledged entries synced and drop them from the outbox.
+
+    With `revisions` (one per id), an entry is settled only if the acknowledged revision is
+    at least its own: a guard's newer revision stays queued.
+    """
+    if revisions is not None:
+        ids = _settled_by(session, ids, revisions)
     if not ids:
         return 0
     removed = session.execute(delete(OutboxRow).where(col(OutboxRow.entry_id).in_(ids)))
@@ -177,6 +189,16 @@ def mark_synced(session: Session, *, ids: Sequence[str], at: datetime) -> int:
         .values(synced_at=func.coalesce(col(EntryRow.synced_at), at))
     )
     return int(removed.rowcount)  # type: ignore[attr-defined]
+
+
+def _settled_by(session: Session, ids: Sequence[str], revisions: Sequence[int]) -> list[str]:
+    acked: dict[str, int] = {}
+    for entry_id, revision in zip(ids, revisions, strict=True):
+        acked[entry_id] = max(revision, acked.get(entry_id, revision))
+    current = session.execute(
+        select(col(EntryRow.id), col(EntryRow.revision)).where(col(EntryRow.id).in_(acked))
+    )
+    return [entry_id for entry_id, revision in current if revision <= acked[entry_id]]
 
 
 def backlog(session: Session) -> Backlog:

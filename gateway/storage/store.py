@@ -91,9 +91,11 @@ class EntryStore:
         with self.transaction() as session:
             return entries.pending_entries(session, after_seq=after_seq, limit=limit)
 
-    def mark_synced(self, *, ids: Sequence[str], at: datetime) -> int:
+    def mark_synced(
+        self, *, ids: Sequence[str], at: datetime, revisions: Sequence[int] | None = None
+    ) -> int:
         with self.transaction(write=True) as session:
-            return entries.mark_synced(session, ids=ids, at=at)
+            return entries.mark_synced(session, ids=ids, at=at, revisions=revisions)
 
     def backlog(self) -> Backlog:
         with self.transaction() as session:

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, NewEntry
 from gateway.storage.engine import StorageError
+from gateway.storage.entries import amend_entry
 from gateway.storage.migrate import upgrade
 from gateway.storage.store import EntryStore
 
@@ -94,6 +95,21 @@ def test_outbox_pending_and_ack(tmp_path: Path) -> None:
     synced = {e.id: e.synced_at for e in store.recent(limit=10)}
     assert synced[entries[0].id] == T0
     assert synced[entries[1].id] is None
+
+
+def test_an_ack_of_an_older_revision_leaves_the_newer_one_queued(tmp_path: Path) -> None:
+    store = EntryStore.open(tmp_path / "g.db")
+    first, second = (store.record(new_entry()) for _ in range(2))
+    with store.transaction(write=True) as session:
+        amend_entry(session, entry_id=first.id, decision=Decision.ADMIT, reasons=["handheld"])
+
+    assert store.mark_synced(ids=[first.id, second.id], at=T0, revisions=[0, 0]) == 1
+    assert [e.id for e in store.pending(after_seq=0, limit=10)] == [first.id]
+    assert store.get(first.id).synced_at is None
+    # The same id twice in one ack (a resend and the new revision): the newest counts.
+    assert store.mark_synced(ids=[first.id, first.id], at=T0, revisions=[1, 0]) == 1
+    assert store.backlog().count == 0
+    assert store.get(first.id).synced_at == T0
 
 
 def test_duplicate_entry_id_is_refused_and_nothing_half_written(tmp_path: Path) -> None:

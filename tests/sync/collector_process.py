@@ -24,7 +24,7 @@ from tests.sync.conftest import PREFIX
 class DyingCollector(Collector):
     """Dies between the commit and the ack."""
 
-    def _acknowledge(self, site: str, gate: str, ids: list[str]) -> None:
+    def _acknowledge(self, site: str, gate: str, ids: list[str], revisions: list[int]) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 

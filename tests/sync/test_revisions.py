@@ -14,7 +14,10 @@ from gateway.storage.entries import amend_entry
 from gateway.storage.store import EntryStore
 from sync.collector import Collector
 from sync.collector_store import CollectedEntry, create_collector_engine
-from tests.support.mqtt import wait_until
+from sync.topics import Topics
+from sync.wire import decode_batch, encode_ack
+from tests.support.broker import Broker
+from tests.support.mqtt import Capture, wait_until
 from tests.sync.conftest import RunningPublisher, record
 
 pytestmark = pytest.mark.broker
@@ -58,7 +61,7 @@ def test_an_override_after_the_ack_is_sent_on_the_same_connection(
     wait_until(lambda: store.get(entry.id).synced_at is not None, what="the first ack")
 
     override(store, entry.id)
-    running.publisher.notify()
+    running.publisher.notify_amended(entry.seq)
 
     wait_until(
         lambda: collected_revision(collector_url, entry.id) == (1, "admit"),
@@ -78,7 +81,7 @@ def test_an_override_while_the_first_revision_awaits_its_ack_is_not_lost(
     running = run_publisher(ack_timeout_s=0.5)
     wait_until(lambda: running.publisher.sent >= 1, what="revision 0 sent")
     override(store, entry.id)  # no collector yet: revision 0 is still in flight
-    running.publisher.notify()
+    running.publisher.notify_amended(entry.seq)
 
     # The collector now gets revision 0 (resent) and acknowledges it: that ack must not
     # count for revision 1.
@@ -89,3 +92,34 @@ def test_an_override_while_the_first_revision_awaits_its_ack_is_not_lost(
         what="the override at the collector",
     )
     wait_until(lambda: store.backlog().count == 0, what="the override's ack")
+
+
+def test_an_ack_of_the_old_revision_settles_only_the_old_revision(
+    broker: Broker,
+    store: EntryStore,
+    topics: Topics,
+    run_publisher: Callable[..., RunningPublisher],
+) -> None:
+    """The collector's acks played by hand, in the worst order: revision 0's ack arrives
+    after revision 1 was sent."""
+    (entry,) = record(store, 1)
+    capture = Capture(broker.port, topics.entries)
+    try:
+        running = run_publisher(ack_timeout_s=30)
+        wait_until(lambda: len(capture.on(topics.entries)) == 1, what="revision 0 sent")
+        override(store, entry.id)
+        running.publisher.notify_amended(entry.seq)
+        wait_until(lambda: len(capture.on(topics.entries)) == 2, what="revision 1 sent")
+        sent = [decode_batch(m.payload).entries[0].revision for m in capture.on(topics.entries)]
+        assert sent == [0, 1]
+
+        capture.publish(topics.ack, encode_ack([entry.id], [0]))
+        wait_until(lambda: running.publisher.in_flight == 1, what="revision 0 settled")
+        assert store.backlog().count == 1 and store.get(entry.id).synced_at is None
+
+        capture.publish(topics.ack, encode_ack([entry.id], [1]))
+        wait_until(lambda: store.backlog().count == 0, what="revision 1 settled")
+        assert running.publisher.in_flight == 0
+        assert len(capture.on(topics.entries)) == 2  # nothing was sent twice
+    finally:
+        capture.close()

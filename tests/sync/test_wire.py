@@ -214,11 +214,23 @@ def test_ack_round_trip_and_rejections(entries: list[Entry]) -> None:
     payload = encode_ack(ids)
 
     validator("ack").validate(json.loads(payload))
-    assert decode_ack(payload).ids == ids
-    for bad in ({"schema": 1, "ids": []}, {"ids": ids}, {"schema": 1, "ids": ["x"]}):
+    assert (decode_ack(payload).ids, decode_ack(payload).revisions) == (ids, None)
+    revised = encode_ack(ids, range(len(ids)))
+    validator("ack").validate(json.loads(revised))
+    assert decode_ack(revised).revisions == list(range(len(ids)))
+    for bad in (
+        {"schema": 1, "ids": []},
+        {"ids": ids},
+        {"schema": 1, "ids": ["x"]},
+        {"schema": 1, "ids": ids, "revisions": [-1] * len(ids)},
+        {"schema": 1, "ids": ids, "revisions": []},
+    ):
         assert not validator("ack").is_valid(bad)
         with pytest.raises(WireError):
             decode_ack(json.dumps(bad).encode())
+    # The schema cannot say "as many revisions as ids"; the decoder does.
+    with pytest.raises(WireError, match="one revision per id"):
+        decode_ack(json.dumps({"schema": 1, "ids": ids, "revisions": [0]}).encode())
 
 
 def test_state_messages_online_offline_and_will() -> None:
