@@ -48,10 +48,10 @@ def main() -> None:
     for width, height in ((160, 120), (32, 24)):
         celsius = ThermalScene(width=width, height=height).render(rng)
         estimate = BodyTemperatureEstimator(EstimatorSettings()).estimate(celsius)
-        render = functools.partial(
+        thermal = functools.partial(
             thermal_jpeg, celsius, face=estimate.face, reading_c=estimate.celsius
         )
-        cases.append((f"thermal {width}x{height}, 1 face", render))
+        cases.append((f"thermal {width}x{height}, 1 face", thermal))
     print(f"preview rendering ({args.count} each), JPEG as served:")
     for name, render in cases:
         ms, size = per_call_ms(render, args.count)
