@@ -62,7 +62,11 @@ def parse_matrix_response(content_type: str, body: bytes) -> Celsius:
             f"bytes; announced {expected}, received {len(data)}"
         )
     if size == 4:
-        return np.frombuffer(data, dtype="<f4").reshape(height, width).astype(np.float32)
+        values = np.frombuffer(data, dtype="<f4").reshape(height, width).astype(np.float32)
+        broken = int(np.count_nonzero(~np.isfinite(values)))
+        if broken:
+            raise FrameError(f"the matrix holds {broken} values that are no temperature (NaN, inf)")
+        return values
     try:
         scale, offset = float(meta["scale"]), float(meta["offset"])
     except (KeyError, TypeError, ValueError):

@@ -127,6 +127,14 @@ def test_bad_responses_are_rejected_with_the_reason(mangle: object, message: str
         parse_matrix_response("application/json", b"{}")
 
 
+def test_a_matrix_with_values_that_are_no_numbers_is_rejected() -> None:
+    """A failing sensor can send NaN or inf: no face may be measured on it, no preview drawn."""
+    celsius = np.full((120, 160), 30.0, dtype=np.float32)
+    celsius[5, 7], celsius[9, 9] = np.nan, np.inf
+    with pytest.raises(FrameError, match="2 values that are no temperature"):
+        parse_matrix_response(*encode_matrix_response(celsius))
+
+
 def test_a_person_in_the_replayed_matrices_gives_a_good_reading(replay: Replay) -> None:
     replay.responses = [matrix(None)] * 2 + [matrix(36.7, seed=n) for n in range(4)]
     replay.responses += [matrix(None)]
