@@ -130,6 +130,9 @@ class MqttClient:
         self._pending: dict[int, _Waiter] = {}
         self._early: dict[int, ReasonCode] = {}
         self._subscriptions: list[tuple[str, str, MessageHandler]] = []
+        # Whether this connection's SUBSCRIBE of the filters known at connect has been taken;
+        # a filter added after that must be sent by whoever adds it.
+        self._subscribed_on_connect = False
         self._listeners: list[ConnectionListener] = []
         # Other threads wake the network thread through this pair (publish, stop).
         self._wake_r, self._wake_w = socket.socketpair()
@@ -175,7 +178,8 @@ class MqttClient:
         """
         with self._lock:
             self._subscriptions.append((topic_filter, _matchable(topic_filter), handler))
-        if self._connected:
+            send_now = self._subscribed_on_connect
+        if send_now:
             self._send_subscribe([topic_filter])
 
     def add_connection_listener(self, listener: ConnectionListener) -> None:
@@ -347,6 +351,7 @@ class MqttClient:
         with self._lock:
             self._early.clear()
             filters = [topic_filter for topic_filter, _, _ in self._subscriptions]
+            self._subscribed_on_connect = True
         if filters:
             self._send_subscribe(filters)
         logger.info(
@@ -369,6 +374,8 @@ class MqttClient:
     ) -> None:
         if self._connected and not self._stopping:
             logger.warning("disconnected from %s: %s", self._endpoint, reason_code)
+        with self._lock:
+            self._subscribed_on_connect = False
         self._set_connected(False)
         self._fail_pending()
 

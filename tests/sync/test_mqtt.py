@@ -123,6 +123,33 @@ def test_received_messages_reach_the_handler_also_after_a_broker_restart(broker:
         sender.close()
 
 
+def test_a_subscription_made_while_the_connection_comes_up_is_not_lost(broker: Broker) -> None:
+    """Another thread subscribes just after the connect took its list of filters and just
+    before the client counts as connected: the broker must still get that subscription."""
+    received: list[bytes] = []
+
+    class Racing(MqttClient):
+        raced = False
+
+        def _send_subscribe(self, filters: list[str]) -> None:
+            super()._send_subscribe(filters)
+            if not self.raced:  # inside the connect, after the filters were taken
+                self.raced = True
+                self.subscribe("t/late", lambda message: received.append(message.payload))
+
+    sender = Capture(broker.port, "unused")
+    sender.publish("t/late", b"kept", retain=True)  # delivered on subscribing, whenever
+    client = Racing(MqttSettings(host="127.0.0.1", port=broker.port), client_id="t-race")
+    client.subscribe("t/early", lambda message: None)
+    client.start()
+    try:
+        wait_until(lambda: client.raced and client.connected, what="the racing subscription")
+        wait_until(lambda: received == [b"kept"], what="the late subscription's message")
+    finally:
+        client.stop()
+        sender.close()
+
+
 @pytest.fixture
 def password_file(tmp_path: Path) -> Path:
     tool = shutil.which("mosquitto_passwd")
