@@ -7,7 +7,9 @@
    PostgreSQL (fsync on); entries per second until the gateway's backlog is empty.
 2. Its ceiling, measured in the same run: the very same batch payloads published with plain
    paho at QoS 1 (20 in flight, like the gateway's client) and taken by one subscriber.
-3. Collector ingest with 1 and with 2 collector processes in the shared subscription: 20
+3. The gateway's side alone: the same drain acknowledged by a stand-in that stores nothing
+   and acks each batch at once (what peers that wait only for the broker's PUBACK measure).
+4. Collector ingest with 1 and with 2 collector processes in the shared subscription: 20
    simulated gates keep 8 batches each in flight and send the next one on each ack; entries
    acknowledged per second, all of them stored.
 
@@ -40,7 +42,7 @@ from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, Entr
 from gateway.storage import entries as entry_access
 from gateway.storage.store import EntryStore
 from sync.topics import Topics
-from sync.wire import decode_ack, encode_batch
+from sync.wire import decode_ack, decode_batch, encode_ack, encode_batch
 from tests.support.broker import Broker
 from tests.support.mqtt import wait_until
 from tests.support.postgres import Postgres
@@ -168,6 +170,47 @@ def database(cluster: Postgres, name: str) -> str:
     with psycopg.connect(cluster.url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return cluster.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+class InstantAcker:
+    """Acknowledges every batch of one gate as soon as it arrives, storing nothing."""
+
+    def __init__(self, port: int, topics: Topics) -> None:
+        self._ack_topic = topics.ack
+        self._client = _client(port, "bench-instant-acker")
+        self._client.on_message = self._on_batch
+        subscribed = threading.Event()
+        self._client.on_subscribe = lambda *_: subscribed.set()
+        self._client.subscribe(topics.entries, qos=1)
+        if not subscribed.wait(10):
+            raise TimeoutError("the instant acker could not subscribe")
+
+    def _on_batch(self, client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        batch = decode_batch(bytes(message.payload))
+        client.publish(self._ack_topic, encode_ack(batch.ids, batch.revisions), qos=1)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def gateway_side(broker: Broker, workdir: Path, count: int) -> float:
+    """Entries per second the gateway drains when every ack comes at once."""
+    topics = Topics(PREFIX, SITE, "gate-alone")
+    store = EntryStore.open(workdir / "gateway-alone.db")
+    fill(store, count, topics.gate)
+    acker = InstantAcker(broker.port, topics)
+    try:
+        started = time.perf_counter()
+        running = RunningPublisher(store, broker, topics, batch_size=BATCH, window=WINDOW)
+        running.start()
+        wait_until(lambda: running.publisher.acked >= count, what="the drain", timeout=3600)
+        elapsed = time.perf_counter() - started
+        running.stop()
+    finally:
+        acker.close()
+        store.close()
+    return count / elapsed
 
 
 def drain(broker: Broker, cluster: Postgres, workdir: Path, count: int) -> dict[str, float]:
@@ -299,6 +342,8 @@ def main() -> None:
             f"({figures['ceiling_mb_per_s']:.1f} MB/s)"
         )
         print(f"  (backlog written at {figures['fill_per_s']:,.0f} entries/s)")
+        alone = gateway_side(broker, workdir, args.entries)
+        print(f"  gateway side alone, every batch acked at once: {alone:,.0f} entries/s")
         print(f"collector ingest of {args.ingest:,} entries from 20 gates:")
         for processes in (1, 2):
             rate = ingest(broker, cluster, workdir, args.ingest, processes)

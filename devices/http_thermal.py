@@ -89,7 +89,7 @@ def encode_matrix_response(
         matrix = counts.astype("<i2").tobytes()
         meta.update(temperatureDataLength=2, scale=int16_scale, offset=200)
     meta["p2pDataLen"] = len(matrix)
-    values = np.asarray(celsius, dtype=np.float32)
+    values = np.nan_to_num(np.asarray(celsius, dtype=np.float32))  # a broken sensor's NaN
     span = float(values.max() - values.min()) or 1.0
     grey = ((values - values.min()) * (255 / span)).astype(np.uint8)
     _, jpeg = cv2.imencode(".jpg", grey)
