@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlmodel import Session, col
 
 from gateway.core.errors import EntryNotFoundError
@@ -176,29 +176,38 @@ def mark_synced(
     With `revisions` (one per id), an entry is settled only if the acknowledged revision is
     at least its own: a guard's newer revision stays queued.
     """
-    if revisions is not None:
-        ids = _settled_by(session, ids, revisions)
+    if revisions is None:
+        return _settle(session, ids, at)
+    newest: dict[str, int] = {}
+    for entry_id, revision in zip(ids, revisions, strict=True):
+        newest[entry_id] = max(revision, newest.get(entry_id, revision))
+    by_revision: dict[int, list[str]] = {}
+    for entry_id, revision in newest.items():
+        by_revision.setdefault(revision, []).append(entry_id)
+    # Nearly always one group (revision 0); the revision test runs inside SQLite.
+    return sum(
+        _settle(session, group, at, revision=revision) for revision, group in by_revision.items()
+    )
+
+
+def _settle(session: Session, ids: Sequence[str], at: datetime, revision: int | None = None) -> int:
+    """Settle these entries (only those at `revision` or older, if given); how many were
+    still in the outbox."""
     if not ids:
         return 0
-    removed = session.execute(delete(OutboxRow).where(col(OutboxRow.entry_id).in_(ids)))
+    chosen: ColumnElement[bool] = col(EntryRow.id).in_(ids)
+    if revision is not None:
+        chosen = and_(chosen, col(EntryRow.revision) <= revision)
     # By primary key only (a `synced_at IS NULL` filter would scan the whole backlog);
     # an entry synced before keeps its first time.
-    session.execute(
+    settled = session.execute(
         update(EntryRow)
-        .where(col(EntryRow.id).in_(ids))
+        .where(chosen)
         .values(synced_at=func.coalesce(col(EntryRow.synced_at), at))
-    )
+        .returning(col(EntryRow.id))
+    ).scalars()
+    removed = session.execute(delete(OutboxRow).where(col(OutboxRow.entry_id).in_(list(settled))))
     return int(removed.rowcount)  # type: ignore[attr-defined]
-
-
-def _settled_by(session: Session, ids: Sequence[str], revisions: Sequence[int]) -> list[str]:
-    acked: dict[str, int] = {}
-    for entry_id, revision in zip(ids, revisions, strict=True):
-        acked[entry_id] = max(revision, acked.get(entry_id, revision))
-    current = session.execute(
-        select(col(EntryRow.id), col(EntryRow.revision)).where(col(EntryRow.id).in_(acked))
-    )
-    return [entry_id for entry_id, revision in current if revision <= acked[entry_id]]
 
 
 def backlog(session: Session) -> Backlog:
