@@ -4,7 +4,6 @@ records, syncs to its collector through a private Mosquitto, and shows its devic
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import pytest
 from devices.preview import OUTLINE
 from tests.devices.support import decode_jpeg, near_colour, wait_until
 from tests.devices.test_preview import white_in_picture
+from tests.support.broker import mosquitto_available
 from tests.support.gateway_process import CheckpointProcess, free_port, wait_until_serving
-from tests.web.support import PASSWORDS
+from tests.web.support import PASSWORDS, set_up_accounts
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def count(database: Path, sql: str) -> int:
 
 
 def test_the_demo_decides_records_syncs_and_previews_its_devices(tmp_path: Path) -> None:
-    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+    if not mosquitto_available():
         pytest.skip("Mosquitto is not installed (.ci/run installs it)")
     port = free_port()
     demo = CheckpointProcess(
@@ -51,17 +51,7 @@ def test_the_demo_decides_records_syncs_and_previews_its_devices(tmp_path: Path)
         decisions = count(gateway_db, "SELECT count(DISTINCT decision) FROM entries")
         assert decisions == 3  # admit, deny and refer all occur in one round
 
-        setup = httpx.post(
-            f"{url}/api/auth/setup",
-            json={
-                "manager": "manager",
-                "manager_password": PASSWORDS["manager"],
-                "technician": "technician",
-                "technician_password": PASSWORDS["technician"],
-                "guard_pin": PASSWORDS["guard"],
-            },
-        )
-        assert setup.status_code == 204, setup.text
+        set_up_accounts(url)
         technician = httpx.Client(base_url=url)
         signed_in = technician.post(
             "/api/auth/sign-in",

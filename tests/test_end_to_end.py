@@ -26,6 +26,7 @@ from tests.support.gateway_process import (
     wait_until_serving,
     write_config,
 )
+from tests.web.support import PASSWORDS, set_up_accounts
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -164,13 +165,11 @@ def test_a_guards_override_after_sync_reaches_the_collector(gate: Gate) -> None:
     wait_for(lambda: collector_ids(gate) == [entry_id], 10, "the entry at the collector")
     watcher.stop()
 
-    web = httpx.Client(base_url=f"http://127.0.0.1:{gate.web_port}")
-    setup = web.post("/api/auth/setup", json={
-        "manager": "manager", "manager_password": "manager-secret", "technician": "technician",
-        "technician_password": "technician-secret", "guard_pin": "2468",
-    })  # fmt: skip
-    assert setup.status_code == 204, setup.text
-    assert web.post("/api/auth/pin", json={"pin": "2468", "name": "王师傅"}).status_code == 200
+    url = f"http://127.0.0.1:{gate.web_port}"
+    set_up_accounts(url)
+    web = httpx.Client(base_url=url)
+    pin = {"pin": PASSWORDS["guard"], "name": "王师傅"}
+    assert web.post("/api/auth/pin", json=pin).status_code == 200
     override = web.post(
         f"/api/passages/{entry_id}/override", json={"decision": "admit", "reason": "电话核实"}
     )

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
@@ -30,7 +29,7 @@ from tests.support.gateway_process import (
     wait_until_serving,
     write_config,
 )
-from tests.web.support import PASSWORDS
+from tests.web.support import set_up_accounts
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
@@ -82,17 +81,7 @@ class Gate:
         ).encode()
 
     def set_up_accounts(self) -> None:
-        response = httpx.post(
-            f"{self.url}/api/auth/setup",
-            json={
-                "manager": "manager",
-                "manager_password": PASSWORDS["manager"],
-                "technician": "technician",
-                "technician_password": PASSWORDS["technician"],
-                "guard_pin": PASSWORDS["guard"],
-            },
-        )
-        assert response.status_code == 204, response.text
+        set_up_accounts(self.url)
 
     def query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         connection = sqlite3.connect(self.db)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -35,6 +36,21 @@ REMOTE = ("192.0.2.7", 40000)  # TEST-NET-1: never a real peer, only a label her
 PASSWORDS = {"manager": "manager-secret", "technician": "technician-secret", "guard": "2468"}
 # Cheap argon2 parameters: the same code path, fast enough for many sign-ins in tests.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def set_up_accounts(base_url: str) -> None:
+    """The first-run setup of a running gateway, from this computer, with `PASSWORDS`."""
+    response = httpx.post(
+        f"{base_url}/api/auth/setup",
+        json={
+            "manager": "manager",
+            "manager_password": PASSWORDS["manager"],
+            "technician": "technician",
+            "technician_password": PASSWORDS["technician"],
+            "guard_pin": PASSWORDS["guard"],
+        },
+    )
+    assert response.status_code == 204, response.text
 
 
 class StepClock:
