@@ -13,13 +13,11 @@ from typing import IO, Any
 
 from sqlalchemy import MetaData, Table, create_engine, select
 
+from gateway.core.entry_schema import WIRE_COLUMNS
+
 # The column contract of DESIGN 4.2: these first, then the rest of the entry.
-COLUMNS = (
-    "id", "seq", "gate", "site", "occurred_at", "direction", "decision",
-    "lane", "clock_synced", "boot_id", "monotonic_ns", "code_format", "code_check",
-    "code_status", "subject", "subject_label", "payload_digest", "temperature_c",
-    "temperature_source", "remeasured", "reasons", "override_by", "override_reason",
-)  # fmt: skip
+FIRST = ("id", "seq", "gate", "site", "occurred_at", "direction", "decision")
+COLUMNS = (*FIRST, *(c.name for c in WIRE_COLUMNS if c.name not in FIRST))
 
 
 def database_url(value: str | Path) -> str:

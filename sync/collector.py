@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from sync.batch import decode_batch
 from sync.collector_store import (
     create_collector_engine,
     create_tables,
@@ -42,7 +43,7 @@ from sync.topics import (
     parse_topic,
     state_subscription,
 )
-from sync.wire import WireError, decode_batch, decode_state, encode_ack
+from sync.wire import WireError, decode_state, encode_ack
 
 logger = logging.getLogger(__name__)
 
@@ -178,13 +179,26 @@ class Collector:
         if (batch.site, batch.gate) != (site, gate) or strangers:
             logger.warning("rejected a batch on %s: site/gate differ from the topic", message.topic)
             return
+        for refused in batch.refused:
+            logger.warning(
+                "refused entry %s from %s/%s, kept aside: %s",
+                refused.id or "without a readable id",
+                site,
+                gate,
+                refused.reason,
+            )
         try:
             with Session(engine) as session, session.begin():
                 store_batch(session, batch=batch, received_at=received_at, key=key)
         except SQLAlchemyError as error:
             logger.warning("could not store a batch from %s/%s (not acked): %s", site, gate, error)
             return
-        self._acknowledge(site, gate, batch.ids, batch.revisions)
+        # Refused entries are kept aside, so they are acknowledged too: the gate moves on.
+        kept = [(r.id, r.revision or 0) for r in batch.refused if r.id is not None]
+        ids = batch.ids + [entry_id for entry_id, _ in kept]
+        revisions = batch.revisions + [revision for _, revision in kept]
+        if ids:
+            self._acknowledge(site, gate, ids, revisions)
 
     def _acknowledge(self, site: str, gate: str, ids: list[str], revisions: list[int]) -> None:
         """Tell the gate these revisions of these entries are stored (only after the commit)."""

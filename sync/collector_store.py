@@ -17,18 +17,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Column,
     DateTime,
     Engine,
     Index,
     Insert,
+    Integer,
+    LargeBinary,
+    String,
     Table,
     create_engine,
     event,
     func,
+    insert,
     inspect,
     select,
 )
@@ -37,8 +41,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel
 
+from gateway.core.entry_schema import FIXED_NAMES, GROUP_COLUMNS
+from gateway.core.entry_sql import entry_columns
+from sync.batch import EntriesBatch
 from sync.timing import corrected_time
-from sync.wire import EntriesBatch, StateMessage
+from sync.wire import StateMessage
 
 collector_registry = registry()
 
@@ -47,56 +54,39 @@ class CollectorTable(SQLModel, registry=collector_registry):
     """Base of the collector's tables: `CollectorTable.metadata` is theirs alone."""
 
 
-class CollectedEntry(CollectorTable, table=True):
-    """An entry as received from a gateway; `seq` is per gateway, so not unique here."""
-
-    __tablename__ = "entries"
-    __table_args__ = (Index("ix_entries_site_gate_seq", "site", "gate", "seq"),)
-
-    id: str = Field(primary_key=True, max_length=36)
-    # 64-bit: monotonic nanoseconds pass 2**31 within seconds of boot.
-    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    gate: str
-    site: str
-    lane: str
-    direction: str
-    occurred_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
-    )
-    clock_synced: bool
-    boot_id: str
-    monotonic_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
-    code_format: str
-    code_check: str
-    code_status: str
-    subject: str | None = None
-    subject_label: str | None = None
-    payload_digest: str | None = None
-    temperature_c: float | None = None
-    temperature_source: str | None = None
-    remeasured: bool = False
-    decision: str = Field(index=True)
-    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    override_by: str | None = None
-    override_reason: str | None = None
-    confirmed_by: str | None = None
-    revision: int = 0
-    sent_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+ENTRIES = Table(
+    "entries",
+    CollectorTable.metadata,
+    *entry_columns(local=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
     # occurred_at on the collector's clock, for entries of a gate whose clock was not
     # synchronised (sync/timing.py); occurred_at itself is kept as the gate recorded it.
-    corrected_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
+    Column("corrected_at", DateTime(timezone=True), nullable=True),
+    Index("ix_entries_site_gate_seq", "site", "gate", "seq"),
+    Index("ix_entries_occurred_at", "occurred_at"),
+    Index("ix_entries_decision", "decision"),
+)
+"""Entries as received from the gateways (their columns: `gateway.core.entry_schema`);
+`seq` is per gateway, so not unique here."""
 
+REFUSED = Table(
+    "refused_entries",
+    CollectorTable.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", String, nullable=False),
+    Column("gate", String, nullable=False),
+    Column("entry_id", String(36), nullable=True),
+    Column("revision", Integer, nullable=True),
+    Column("reason", String, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+"""Entries a gateway sent that are no valid entry (e.g. a newer gateway's): kept as sent,
+with the reason, for a person to look at; acknowledged, so they do not block the gate."""
 
 # Set once when an entry is first stored; a later revision changes only the other columns.
-FIXED_COLUMNS = frozenset(
-    {
-        "id", "seq", "gate", "site", "occurred_at", "clock_synced", "boot_id", "monotonic_ns",
-        "sent_at", "received_at", "corrected_at",
-    }
-)  # fmt: skip
+FIXED_COLUMNS = FIXED_NAMES | {"sent_at", "received_at", "corrected_at"}
 DEFAULT_KEY = ("id",)
 _CREATE_LOCK = 0x636B7074  # any constant shared by all collectors ("ckpt")
 
@@ -175,27 +165,51 @@ def store_batch(
     received_at: datetime,
     key: Sequence[str] = DEFAULT_KEY,
 ) -> None:
-    """Insert the batch's entries; one stored already is updated only by a higher revision.
+    """Upsert the batch's entries in one statement; one stored already is updated only by a
+    higher revision. Refused entries are kept aside as sent.
 
     `key` is the table's primary key (`entry_key`). The caller commits.
     """
-    rows = [
-        {
-            **entry.model_dump(exclude={"override"}),
-            "occurred_at": _utc(entry.occurred_at),
-            "direction": entry.direction.value,
-            "code_check": entry.code_check.value,
-            "code_status": entry.code_status.value,
-            "decision": entry.decision.value,
-            "override_by": entry.override.by if entry.override else None,
-            "override_reason": entry.override.reason if entry.override else None,
-            "sent_at": _utc(batch.sent_at),
-            "received_at": _utc(received_at),
-            "corrected_at": _utc_or_none(corrected_time(entry, batch, received_at)),
-        }
-        for entry in batch.entries
-    ]
-    session.execute(_upsert(session, key), rows)
+    rows = entry_rows(batch, received_at)
+    if rows:
+        session.execute(_upsert(session, key), rows)
+    if batch.refused:
+        session.execute(
+            insert(REFUSED),
+            [
+                {
+                    "site": batch.site,
+                    "gate": batch.gate,
+                    "entry_id": refused.id,
+                    "revision": refused.revision,
+                    "reason": refused.reason,
+                    "payload": refused.raw,
+                    "received_at": _utc(received_at),
+                }
+                for refused in batch.refused
+            ],
+        )
+
+
+def entry_rows(batch: EntriesBatch, received_at: datetime) -> list[dict[str, Any]]:
+    """The batch's entries as table rows, one per entry id (its highest revision)."""
+    sent_at = _utc(batch.sent_at)
+    received = _utc(received_at)
+    rows: dict[str, dict[str, Any]] = {}
+    for entry in batch.entries:
+        row = msgspec.to_builtins(entry)
+        for group, parts in GROUP_COLUMNS.items():
+            held = row.pop(group)
+            for column in parts:
+                row[column.name] = None if held is None else held[column.key]
+        row["occurred_at"] = datetime.fromisoformat(row["occurred_at"]).astimezone(UTC)
+        row["sent_at"] = sent_at
+        row["received_at"] = received
+        row["corrected_at"] = _utc_or_none(corrected_time(entry, batch, received_at))
+        earlier = rows.get(entry.id)
+        if earlier is None or earlier["revision"] < entry.revision:
+            rows[entry.id] = row
+    return list(rows.values())
 
 
 def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -204,17 +218,16 @@ def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert
 
 
 def _upsert(session: Session, key: Sequence[str]) -> Insert:
-    table = CollectedEntry.__table__  # type: ignore[attr-defined]
-    insert = _insert(session, table)
+    statement = _insert(session, ENTRIES)
     changes = {
-        column.name: insert.excluded[column.name]
-        for column in table.columns
+        column.name: statement.excluded[column.name]
+        for column in ENTRIES.columns
         if column.name not in FIXED_COLUMNS
     }
-    return insert.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=list(key),
         set_=changes,
-        where=table.c.revision < insert.excluded.revision,
+        where=ENTRIES.c.revision < statement.excluded.revision,
     )
 
 
@@ -246,7 +259,7 @@ def save_state(
 
 
 def entry_count(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(CollectedEntry)).scalar_one())
+    return int(session.execute(select(func.count()).select_from(ENTRIES)).scalar_one())
 
 
 def gate_states(session: Session) -> Sequence[GateState]:

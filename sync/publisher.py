@@ -22,19 +22,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-from gateway.core.ports import Outbox
-from gateway.core.values import DeviceHealth, Entry
+from gateway.core.ports import ANY_REVISION, Outbox, OutboxItem
+from gateway.core.values import DeviceHealth
+from sync.batch import batch_overhead, encode_wire_batch
 from sync.mqtt import Message, MqttClient, MqttError, MqttSettings, PublishRefusedError, Will
 from sync.topics import Topics
 from sync.wire import (
     GatewayState,
     SendClock,
     WireError,
-    batch_overhead,
     decode_ack,
-    encode_entry,
     encode_state,
-    encode_wire_batch,
     offline_will,
 )
 
@@ -68,32 +66,26 @@ def _utc_now() -> datetime:
 class _Batch:
     """Entries sent together and not yet acknowledged, with the loop time to resend them.
 
-    `encoded` holds each entry's JSON, so a resend does not encode it again.
+    Each entry carries its wire JSON from the outbox, so a resend encodes nothing.
     """
 
-    entries: list[Entry]
-    encoded: list[bytes]
+    entries: list[OutboxItem]
     deadline: float
     acked: set[str] = field(default_factory=set)
 
-    def settle(self, acked: Mapping[str, int | None]) -> None:
-        """Take acks: entry id -> the revision stored (None: any revision)."""
+    def settle(self, acked: Mapping[str, int]) -> None:
+        """Take acks: entry id -> the newest revision stored."""
         for entry in self.entries:
-            if entry.id in acked:
-                revision = acked[entry.id]
-                if revision is None or revision >= entry.revision:
-                    self.acked.add(entry.id)
+            revision = acked.get(entry.id)
+            if revision is not None and revision >= entry.revision:
+                self.acked.add(entry.id)
 
     @property
     def done(self) -> bool:
         return len(self.acked) == len(self.entries)
 
     def unacked(self) -> list[bytes]:
-        return [
-            encoded
-            for entry, encoded in zip(self.entries, self.encoded, strict=True)
-            if entry.id not in self.acked
-        ]
+        return [entry.wire for entry in self.entries if entry.id not in self.acked]
 
 
 class Publisher:
@@ -251,30 +243,21 @@ class Publisher:
             # Every ack that has arrived, at once. Every id in an ack on our topic is stored at
             # the collector, whether or not it belongs to a batch of this connection.
             acks, self._acks = self._acks, []
-            plain = [i for ids, revisions in acks if revisions is None for i in ids]
-            revised = [
-                pair
-                for ids, revisions in acks
-                if revisions is not None
-                for pair in zip(ids, revisions, strict=True)
-            ]
-            self.acked += await asyncio.to_thread(self._mark_synced, plain, revised)
             newest: dict[str, int] = {}
-            for entry_id, revision in revised:
-                newest[entry_id] = max(revision, newest.get(entry_id, revision))
-            acked: dict[str, int | None] = {**newest, **dict.fromkeys(plain)}
+            for ids, revisions in acks:
+                stored = revisions if revisions is not None else [ANY_REVISION] * len(ids)
+                for entry_id, revision in zip(ids, stored, strict=True):
+                    newest[entry_id] = max(revision, newest.get(entry_id, revision))
+            self.acked += await asyncio.to_thread(self._mark_synced, newest)
             for batch in self._batches:
-                batch.settle(acked)
+                batch.settle(newest)
             self._batches = [batch for batch in self._batches if not batch.done]
 
-    def _mark_synced(self, plain: list[str], revised: list[tuple[str, int]]) -> int:
+    def _mark_synced(self, newest: dict[str, int]) -> int:
         """Settle acked entries in the outbox (in a worker thread); how many were pending."""
-        at = self._clock()
-        newly = self._outbox.mark_synced(ids=plain, at=at) if plain else 0
-        if revised:
-            ids, revisions = zip(*revised, strict=True)
-            newly += self._outbox.mark_synced(ids=ids, at=at, revisions=revisions)
-        return newly
+        return self._outbox.mark_synced(
+            ids=list(newest), revisions=list(newest.values()), at=self._clock()
+        )
 
     def _resend_overdue(self, now: float) -> None:
         for batch in self._batches:
@@ -311,28 +294,23 @@ class Publisher:
             if not fresh:
                 self._cursor = entries[-1].seq
                 continue
-            taken, encoded = self._fit(fresh)
-            self._send(encoded)
-            self._batches.append(
-                _Batch(entries=taken, encoded=encoded, deadline=now + self._ack_timeout_s)
-            )
+            taken = self._fit(fresh)
+            self._send([entry.wire for entry in taken])
+            self._batches.append(_Batch(entries=taken, deadline=now + self._ack_timeout_s))
             self._cursor = taken[-1].seq
 
-    def _fit(self, entries: Sequence[Entry]) -> tuple[list[Entry], list[bytes]]:
+    def _fit(self, entries: Sequence[OutboxItem]) -> list[OutboxItem]:
         """The leading entries whose batch stays within the byte limit (at least one)."""
-        taken: list[Entry] = []
-        encoded: list[bytes] = []
+        taken: list[OutboxItem] = []
         size = 0
         for entry in entries:
-            data = encode_entry(entry)
-            size += len(data) + (1 if taken else 0)  # a comma between entries
+            size += len(entry.wire) + (1 if taken else 0)  # a comma between entries
             if size > self._entry_bytes:
                 if taken:
                     break
                 logger.warning("entry %s alone exceeds the batch byte limit; sent alone", entry.id)
             taken.append(entry)
-            encoded.append(data)
-        return taken, encoded
+        return taken
 
     def _send(self, encoded: Sequence[bytes]) -> None:
         clock = (

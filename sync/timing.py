@@ -17,20 +17,21 @@ jump between the entry and the sending.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sync.wire import EntriesBatch, WireEntry
+from sync.batch import EntriesBatch
 
 
-def corrected_time(entry: WireEntry, batch: EntriesBatch, received_at: datetime) -> datetime | None:
-    """The entry's time on the collector's clock; None when the gate's clock was synchronised
-    (or when the times are too absurd to correct)."""
+def corrected_time(entry: Any, batch: EntriesBatch, received_at: datetime) -> datetime | None:
+    """The entry's (a `WireEntry`) time on the collector's clock; None when the gate's clock
+    was synchronised (or when the times are too absurd to correct)."""
     if entry.clock_synced:
         return None
     sent_ns = batch.sent_monotonic_ns
     try:
         if sent_ns is not None and batch.boot_id == entry.boot_id and sent_ns >= entry.monotonic_ns:
             return received_at - timedelta(microseconds=(sent_ns - entry.monotonic_ns) / 1000)
-        return entry.occurred_at + (received_at - batch.sent_at)
+        return datetime.fromisoformat(entry.occurred_at) + (received_at - batch.sent_at)
     except OverflowError:
         # Times so far off that no correction fits a datetime: store the entry uncorrected.
         return None

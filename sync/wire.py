@@ -6,14 +6,13 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -26,13 +25,8 @@ from pydantic import (
 
 from gateway.core.errors import CheckpointError
 from gateway.core.values import (
-    CodeCheck,
-    CodeStatus,
-    Decision,
     DeviceHealth,
     DeviceState,
-    Direction,
-    Entry,
 )
 
 logger = logging.getLogger(__name__)
@@ -84,72 +78,6 @@ class _Strict(BaseModel):
 
 
 _M = TypeVar("_M", bound=_Strict)
-
-
-class WireOverride(_Strict):
-    by: str
-    reason: str
-
-
-class WireEntry(_Strict):
-    """One entry as `Entry.to_wire()` sends it, with its revision and the guard who confirmed.
-
-    The fields of `to_wire()` are required (null where allowed); `revision` and `confirmed_by`
-    came later and default to an entry never changed after recording.
-    """
-
-    id: EntryId
-    seq: int = Field(ge=1)
-    gate: Slug
-    site: Slug
-    lane: str = Field(min_length=1, max_length=16)
-    direction: Direction
-    occurred_at: Timestamp
-    clock_synced: bool
-    boot_id: str = Field(min_length=1)
-    monotonic_ns: int = Field(ge=0)
-    code_format: str = Field(min_length=1)
-    code_check: CodeCheck
-    code_status: CodeStatus
-    subject: str | None
-    subject_label: str | None
-    payload_digest: Digest | None
-    temperature_c: Annotated[float | None, AfterValidator(_finite)]
-    temperature_source: str | None
-    remeasured: bool
-    decision: Decision
-    reasons: list[str]
-    override: WireOverride | None
-    revision: int = Field(default=0, ge=0)
-    confirmed_by: str | None = None
-
-
-class EntriesBatch(_Strict):
-    """A batch; `boot_id` and `sent_monotonic_ns` (both or neither) date the sending on the
-    gateway's monotonic clock, which lets the collector place entries of a gate whose wall
-    clock is wrong."""
-
-    schema_version: Literal[1] = Field(alias="schema")
-    gate: Slug
-    site: Slug
-    sent_at: Timestamp
-    boot_id: str | None = Field(default=None, min_length=1)
-    sent_monotonic_ns: int | None = Field(default=None, ge=0)
-    entries: list[WireEntry] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _monotonic_with_its_boot(self) -> EntriesBatch:
-        if (self.boot_id is None) != (self.sent_monotonic_ns is None):
-            raise ValueError("boot_id and sent_monotonic_ns go together")
-        return self
-
-    @property
-    def ids(self) -> list[str]:
-        return [entry.id for entry in self.entries]
-
-    @property
-    def revisions(self) -> list[int]:
-        return [entry.revision for entry in self.entries]
 
 
 class Ack(_Strict):
@@ -230,7 +158,7 @@ class GatewayState:
     health: Mapping[str, object] | None = None  # WireHealth's fields
 
 
-def _dumps(document: Mapping[str, object]) -> bytes:
+def dumps(document: Mapping[str, object]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -242,81 +170,13 @@ class SendClock:
     monotonic_ns: int
 
 
-def _wire_entry(entry: Entry) -> dict[str, object]:
-    fields = {**entry.to_wire(), "revision": entry.revision, "confirmed_by": entry.confirmed_by}
-    if entry.temperature_c is not None and not math.isfinite(entry.temperature_c):
-        # JSON has no NaN; an entry that cannot be encoded would block the outbox forever.
-        logger.warning("entry %s has a non-finite temperature; sent as null", entry.id)
-        fields["temperature_c"] = None
-    return fields
-
-
-def encode_batch(
-    *,
-    site: str,
-    gate: str,
-    entries: Sequence[Entry],
-    sent_at: datetime,
-    clock: SendClock | None = None,
-) -> bytes:
-    """An entries batch; `entries` must not be empty."""
-    return encode_wire_batch(
-        site=site,
-        gate=gate,
-        entries=[encode_entry(entry) for entry in entries],
-        sent_at=sent_at,
-        clock=clock,
-    )
-
-
-def encode_entry(entry: Entry) -> bytes:
-    """One entry as it appears inside a batch (JSON), so batches can be sized before sending."""
-    return _dumps(_wire_entry(entry))
-
-
-def encode_wire_batch(
-    *,
-    site: str,
-    gate: str,
-    entries: Sequence[bytes],
-    sent_at: datetime,
-    clock: SendClock | None = None,
-) -> bytes:
-    """A batch of entries already encoded with `encode_entry`; `entries` must not be empty."""
-    if not entries:
-        raise ValueError("a batch needs at least one entry")
-    envelope: dict[str, object] = {
-        "schema": SCHEMA_VERSION,
-        "gate": gate,
-        "site": site,
-        "sent_at": sent_at.isoformat(),
-    }
-    if clock is not None:
-        envelope["boot_id"] = clock.boot_id
-        envelope["sent_monotonic_ns"] = clock.monotonic_ns
-    head = _dumps(envelope)[:-1]  # without the closing brace
-    return head + b',"entries":[' + b",".join(entries) + b"]}"
-
-
-def batch_overhead(*, site: str, gate: str, boot_id: str | None) -> int:
-    """Bytes a batch adds around its entries, at most (sent_at and monotonic time vary)."""
-    envelope = encode_wire_batch(
-        site=site,
-        gate=gate,
-        entries=[b""],
-        sent_at=datetime.max.replace(tzinfo=UTC),
-        clock=None if boot_id is None else SendClock(boot_id=boot_id, monotonic_ns=2**64),
-    )
-    return len(envelope)
-
-
 def encode_ack(ids: Iterable[str], revisions: Iterable[int] | None = None) -> bytes:
     revised = {} if revisions is None else {"revisions": list(revisions)}
-    return _dumps({"schema": SCHEMA_VERSION, "ids": list(ids), **revised})
+    return dumps({"schema": SCHEMA_VERSION, "ids": list(ids), **revised})
 
 
 def encode_state(state: GatewayState) -> bytes:
-    return _dumps(
+    return dumps(
         {
             "state": "online" if state.online else "offline",
             "version": state.version,
@@ -339,11 +199,7 @@ def encode_state(state: GatewayState) -> bytes:
 
 def offline_will() -> bytes:
     """The last-will payload: a state message saying only that the gateway is offline."""
-    return _dumps({"state": "offline"})
-
-
-def decode_batch(payload: bytes) -> EntriesBatch:
-    return _decode(EntriesBatch, payload, "entries batch")
+    return dumps({"state": "offline"})
 
 
 def decode_ack(payload: bytes) -> Ack:

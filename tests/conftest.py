@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.broker import Broker, mosquitto_available
-from tests.support.postgres import Postgres, postgres_bin
+from harness.broker import Broker, mosquitto_available
+from harness.postgres import Postgres, postgres_bin
 
 
 @pytest.fixture

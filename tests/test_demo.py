@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from devices.preview import OUTLINE
+from harness.broker import mosquitto_available
 from tests.devices.support import decode_jpeg, near_colour, wait_until
 from tests.devices.test_preview import white_in_picture
-from tests.support.broker import mosquitto_available
 from tests.support.gateway_process import CheckpointProcess, free_port, wait_until_serving
 from tests.web.support import PASSWORDS, set_up_accounts
 

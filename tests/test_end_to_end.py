@@ -18,7 +18,7 @@ from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.keys import KeyDirectory
 from gateway.core.values import CodeStatus
-from tests.support.broker import Broker
+from harness.broker import Broker
 from tests.support.gateway_process import (
     CheckpointProcess,
     VerdictWatcher,

@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.export import COLUMNS, database_url, iter_rows
 from gateway.storage.store import EntryStore
+from harness.broker import Broker
 from sync.collector import Collector
 from sync.mqtt import MqttClient, MqttSettings
 from sync.publisher import Publisher
 from sync.topics import Topics
 from tests.storage.test_store import new_entry
-from tests.support.broker import Broker
 
 T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 

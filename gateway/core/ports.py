@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
-from gateway.core.values import Backlog, DeviceHealth, Entry, Scan, ThermalReading
+from gateway.core.values import Backlog, DeviceHealth, Scan, ThermalReading
 
 
 class ScanSource(Protocol):
@@ -42,10 +42,23 @@ class Previewable(Protocol):
         ...
 
 
+ANY_REVISION = 2**62
+"""The revision an ack without revisions (from an older collector) stands for: any."""
+
+
+class OutboxItem(NamedTuple):
+    """An entry waiting for the collector's ack, in the revision to send, as its wire JSON."""
+
+    seq: int
+    id: str
+    revision: int
+    wire: bytes
+
+
 class Outbox(Protocol):
     """The durable queue of recorded entries waiting for the collector's ack."""
 
-    def pending(self, *, after_seq: int, limit: int) -> Sequence[Entry]:
+    def pending(self, *, after_seq: int, limit: int) -> Sequence[OutboxItem]:
         """Unsynced entries with `seq` above `after_seq`, in `seq` order."""
         ...
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from gateway.core.fields import rules
 
 
 class Direction(StrEnum):
@@ -120,72 +122,71 @@ class Override:
     reason: str
 
 
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewEntry:
-    """An entry as the service builds it, before storage gives it a sequence number."""
+    """An entry as the service builds it, before storage gives it a sequence number.
 
-    id: str
-    gate: str
-    site: str
-    lane: str
+    With `Entry`, the one definition of an entry's fields (DESIGN section 3): tables, wire
+    form, JSON schema and export columns are derived from these fields and their `rules`.
+    """
+
+    id: str = field(metadata=rules(pattern=UUID, max_length=36, fixed=True))
+    gate: str = field(metadata=rules(pattern=SLUG, fixed=True))
+    site: str = field(metadata=rules(pattern=SLUG, fixed=True))
+    lane: str = field(metadata=rules(min_length=1, max_length=16))
     direction: Direction
-    occurred_at: datetime
-    clock_synced: bool
-    boot_id: str
-    monotonic_ns: int
-    code_format: str
+    occurred_at: datetime = field(metadata=rules(fixed=True))
+    clock_synced: bool = field(metadata=rules(fixed=True))
+    boot_id: str = field(metadata=rules(min_length=1, fixed=True))
+    monotonic_ns: int = field(metadata=rules(minimum=0, big=True, fixed=True))
+    code_format: str = field(metadata=rules(min_length=1))
     code_check: CodeCheck
     code_status: CodeStatus
     subject: str | None
     subject_label: str | None
-    payload_digest: str | None
+    payload_digest: str | None = field(
+        metadata=rules(
+            pattern=SHA256_HEX,
+            description="SHA-256 of the raw payload, hex; the payload itself never leaves the gate",
+        )
+    )
     temperature_c: float | None
     temperature_source: str | None
     remeasured: bool
     decision: Decision
     reasons: tuple[str, ...] = ()
     override: Override | None = None
-    confirmed_by: str | None = None  # the guard who read an unverifiable code's colour
+    confirmed_by: str | None = field(
+        default=None,  # the guard who read an unverifiable code's colour
+        metadata=rules(
+            wire_default=None,
+            description="The guard who read the colour off an unverifiable code (absent: null)",
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Entry(NewEntry):
     """A recorded entry: a `NewEntry` with its sequence number and local sync state."""
 
-    seq: int
-    revision: int = 0  # raised by every guard action after recording
-    synced_at: datetime | None = None
-
-    def to_wire(self) -> dict[str, object]:
-        """The entry as it travels to the community server (local-only fields left out)."""
-        return {
-            "id": self.id,
-            "seq": self.seq,
-            "gate": self.gate,
-            "site": self.site,
-            "lane": self.lane,
-            "direction": self.direction.value,
-            "occurred_at": self.occurred_at.isoformat(),
-            "clock_synced": self.clock_synced,
-            "boot_id": self.boot_id,
-            "monotonic_ns": self.monotonic_ns,
-            "code_format": self.code_format,
-            "code_check": self.code_check.value,
-            "code_status": self.code_status.value,
-            "subject": self.subject,
-            "subject_label": self.subject_label,
-            "payload_digest": self.payload_digest,
-            "temperature_c": self.temperature_c,
-            "temperature_source": self.temperature_source,
-            "remeasured": self.remeasured,
-            "decision": self.decision.value,
-            "reasons": list(self.reasons),
-            "override": (
-                None
-                if self.override is None
-                else {"by": self.override.by, "reason": self.override.reason}
+    seq: int = field(metadata=rules(minimum=1, big=True, fixed=True))
+    revision: int = field(
+        default=0,  # raised by every guard action after recording
+        metadata=rules(
+            minimum=0,
+            wire_default=0,
+            description=(
+                "Raised by every guard action after recording; the collector keeps the "
+                "highest (absent: 0)"
             ),
-        }
+        ),
+    )
+    synced_at: datetime | None = field(default=None, metadata=rules(local=True))
 
 
 @dataclass(frozen=True, slots=True)

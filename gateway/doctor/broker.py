@@ -20,9 +20,10 @@ from gateway.core.values import Entry
 from gateway.doctor.findings import Finding, Status
 from gateway.storage.engine import StorageError, create_sqlite_engine
 from gateway.storage.store import EntryStore
+from sync.batch import encode_batch
 from sync.mqtt import Message, MqttClient, MqttError, Tls
 from sync.topics import Topics
-from sync.wire import WireError, decode_ack, encode_batch
+from sync.wire import WireError, decode_ack
 
 
 def check_sync(settings: Settings, *, timeout_s: float) -> list[Finding]:

@@ -1,18 +1,27 @@
-"""Keyword-only data access for entries. The caller's session owns the transaction."""
+"""Keyword-only data access for entries. The caller's session owns the transaction.
+
+An entry's wire JSON is written into its outbox row in the transaction that records or
+amends it, so the publisher reads bytes ready to send (`pending`) and nothing is reshaped
+on the way out.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, update
-from sqlmodel import Session, col
+from sqlalchemy import String, func, insert, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
 
+from gateway.core.entry_schema import COLUMN_NAMES, from_columns, to_columns, wire_json
 from gateway.core.errors import EntryNotFoundError
+from gateway.core.ports import ANY_REVISION, OutboxItem
 from gateway.core.values import (
     Backlog,
-    CodeCheck,
     CodeStatus,
     Decision,
     Direction,
@@ -20,9 +29,21 @@ from gateway.core.values import (
     NewEntry,
     Override,
 )
-from gateway.storage.tables import CounterRow, EntryRow, OutboxRow
+from gateway.storage.tables import ENTRIES, OUTBOX, CounterRow
 
 ENTRY_SEQ = "entry_seq"
+_NEW_FIELDS = tuple(spec.name for spec in fields(NewEntry))
+
+# The outbox rows an ack names, in a revision no newer than the one the collector stored;
+# `acked` is a JSON object: entry id -> revision stored.
+_ACKED = (
+    text(
+        "SELECT outbox.entry_id FROM json_each(:acked) AS acked "
+        "JOIN outbox ON outbox.entry_id = acked.key WHERE outbox.revision <= acked.value"
+    )
+    .columns(entry_id=String)
+    .subquery()
+)
 
 
 def next_seq(session: Session) -> int:
@@ -37,64 +58,53 @@ def next_seq(session: Session) -> int:
 
 
 def add_entry(session: Session, *, entry: NewEntry) -> Entry:
-    """Insert an entry and its outbox row in the session's transaction."""
-    seq = next_seq(session)
-    row = EntryRow(
-        id=entry.id,
-        seq=seq,
-        gate=entry.gate,
-        site=entry.site,
-        lane=entry.lane,
-        direction=entry.direction.value,
-        occurred_at=entry.occurred_at,
-        clock_synced=entry.clock_synced,
-        boot_id=entry.boot_id,
-        monotonic_ns=entry.monotonic_ns,
-        code_format=entry.code_format,
-        code_check=entry.code_check.value,
-        code_status=entry.code_status.value,
-        subject=entry.subject,
-        subject_label=entry.subject_label,
-        payload_digest=entry.payload_digest,
-        temperature_c=entry.temperature_c,
-        temperature_source=entry.temperature_source,
-        remeasured=entry.remeasured,
-        decision=entry.decision.value,
-        reasons=list(entry.reasons),
-        override_by=entry.override.by if entry.override else None,
-        override_reason=entry.override.reason if entry.override else None,
-        confirmed_by=entry.confirmed_by,
-    )
-    session.add(row)
-    session.add(OutboxRow(seq=seq, entry_id=entry.id))
-    session.flush()
-    return to_entry(row)
+    """Insert an entry and its outbox row (with its wire JSON) in the session's transaction."""
+    recorded = Entry(**{name: getattr(entry, name) for name in _NEW_FIELDS}, seq=next_seq(session))
+    session.execute(insert(ENTRIES).values(to_columns(recorded)))
+    _queue(session, recorded)
+    return recorded
 
 
 def salvage_rows(session: Session, *, rows: Sequence[dict[str, object]], highest_seq: int) -> int:
     """Re-record entry rows read from a damaged database, keeping ids, seqs and sync state.
 
     The sequence continues above `highest_seq`, so no number handed out before is reused.
+    Columns a damaged file of an older schema lacks take their defaults.
     """
     count = 0
     highest = highest_seq
     for raw in rows:
-        values = {name: raw.get(name) for name in EntryRow.model_fields}
-        if isinstance(values["reasons"], str):
-            values["reasons"] = json.loads(values["reasons"])
-        row = EntryRow.model_validate(values)
-        if session.get(EntryRow, row.id) is not None:
+        values: dict[str, Any] = {name: raw.get(name) for name in COLUMN_NAMES}
+        values["revision"] = values["revision"] or 0
+        if isinstance(values["synced_at"], str):
+            values["synced_at"] = datetime.fromisoformat(values["synced_at"])
+        if isinstance(values["occurred_at"], str):
+            values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
+        entry = from_columns(values)
+        if _row(session, entry.id) is not None:
             continue
-        session.add(row)
-        if row.synced_at is None:
-            session.add(OutboxRow(seq=row.seq, entry_id=row.id))
-        highest = max(highest, row.seq)
+        session.execute(insert(ENTRIES).values(to_columns(entry)))
+        if entry.synced_at is None:
+            _queue(session, entry)
+        highest = max(highest, entry.seq)
         count += 1
     counter = session.get(CounterRow, ENTRY_SEQ) or CounterRow(name=ENTRY_SEQ, value=0)
     counter.value = max(counter.value, highest)
     session.add(counter)
     session.flush()
     return count
+
+
+def fill_wire(session: Session) -> int:
+    """Write the wire JSON of outbox rows queued before it was kept there; how many."""
+    rows = session.execute(
+        select(ENTRIES).join(OUTBOX, OUTBOX.c.seq == ENTRIES.c.seq).where(OUTBOX.c.wire.is_(None))
+    ).mappings()
+    filled = 0
+    for row in rows.all():
+        _queue(session, from_columns(row))
+        filled += 1
+    return filled
 
 
 def amend_entry(
@@ -108,24 +118,35 @@ def amend_entry(
     override: Override | None = None,
 ) -> Entry:
     """Record a guard's action on an entry: a new revision, to be synced again."""
-    row = session.get(EntryRow, entry_id)
-    if row is None:
-        raise EntryNotFoundError(f"no entry {entry_id}")
-    row.decision = decision.value
-    row.reasons = list(reasons)
+    changes: dict[str, Any] = {"decision": decision, "reasons": tuple(reasons)}
     if code_status is not None:
-        row.code_status = code_status.value
+        changes["code_status"] = code_status
     if confirmed_by is not None:
-        row.confirmed_by = confirmed_by
+        changes["confirmed_by"] = confirmed_by
     if override is not None:
-        row.override_by, row.override_reason = override.by, override.reason
-    row.revision += 1
-    row.synced_at = None
-    session.add(row)
-    if session.get(OutboxRow, row.seq) is None:
-        session.add(OutboxRow(seq=row.seq, entry_id=row.id))
-    session.flush()
-    return to_entry(row)
+        changes["override"] = override
+    return amend(session, entry_id=entry_id, changes=changes)
+
+
+def amend(session: Session, *, entry_id: str, changes: Mapping[str, Any]) -> Entry:
+    """Change an entry's fields as a new revision (queued to be synced again)."""
+    current = get_entry(session, entry_id=entry_id)
+    amended = replace(current, **changes, revision=current.revision + 1, synced_at=None)
+    session.execute(update(ENTRIES).where(ENTRIES.c.id == entry_id).values(to_columns(amended)))
+    _queue(session, amended)
+    return amended
+
+
+def _queue(session: Session, entry: Entry) -> None:
+    """Put this revision of the entry in the outbox, replacing an older one waiting there."""
+    values = {"seq": entry.seq, "entry_id": entry.id, "revision": entry.revision}
+    statement = sqlite_insert(OUTBOX).values(**values, wire=wire_json(entry))
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[OUTBOX.c.seq],
+            set_={"revision": statement.excluded.revision, "wire": statement.excluded.wire},
+        )
+    )
 
 
 def admitted_since(
@@ -133,12 +154,12 @@ def admitted_since(
 ) -> bool:
     """Whether this subject was admitted in this direction since `since` (pass-back)."""
     found = session.execute(
-        select(col(EntryRow.id))
+        select(ENTRIES.c.id)
         .where(
-            col(EntryRow.subject) == subject,
-            col(EntryRow.direction) == direction.value,
-            col(EntryRow.occurred_at) >= since,
-            col(EntryRow.decision) == Decision.ADMIT.value,
+            ENTRIES.c.subject == subject,
+            ENTRIES.c.direction == direction.value,
+            ENTRIES.c.occurred_at >= since,
+            ENTRIES.c.decision == Decision.ADMIT.value,
         )
         .limit(1)
     ).first()
@@ -146,22 +167,25 @@ def admitted_since(
 
 
 def get_entry(session: Session, *, entry_id: str) -> Entry:
-    row = session.get(EntryRow, entry_id)
+    row = _row(session, entry_id)
     if row is None:
         raise EntryNotFoundError(f"no entry {entry_id}")
-    return to_entry(row)
+    return from_columns(row)
 
 
-def pending_entries(session: Session, *, after_seq: int, limit: int) -> list[Entry]:
-    """Unacknowledged entries above `after_seq`, in `seq` order."""
+def _row(session: Session, entry_id: str) -> Mapping[Any, Any] | None:
+    return session.execute(select(ENTRIES).where(ENTRIES.c.id == entry_id)).mappings().first()
+
+
+def pending(session: Session, *, after_seq: int, limit: int) -> list[OutboxItem]:
+    """Unacknowledged entries above `after_seq`, in `seq` order, as their wire JSON."""
     rows = session.execute(
-        select(EntryRow)
-        .join(OutboxRow, col(OutboxRow.seq) == col(EntryRow.seq))
-        .where(col(OutboxRow.seq) > after_seq)
-        .order_by(col(OutboxRow.seq))
+        select(OUTBOX.c.seq, OUTBOX.c.entry_id, OUTBOX.c.revision, OUTBOX.c.wire)
+        .where(OUTBOX.c.seq > after_seq)
+        .order_by(OUTBOX.c.seq)
         .limit(limit)
-    ).scalars()
-    return [to_entry(row) for row in rows]
+    )
+    return [OutboxItem._make(row) for row in rows]
 
 
 def mark_synced(
@@ -171,94 +195,39 @@ def mark_synced(
     at: datetime,
     revisions: Sequence[int] | None = None,
 ) -> int:
-    """Mark acknowledged entries synced and drop them from the outbox.
+    """Mark acknowledged entries synced (their outbox rows go with them); how many were
+    still pending.
 
     With `revisions` (one per id), an entry is settled only if the acknowledged revision is
-    at least its own: a guard's newer revision stays queued.
+    at least its own: a guard's newer revision stays queued. One statement, whatever the
+    number of entries.
     """
-    if revisions is None:
-        return _settle(session, ids, at)
-    newest: dict[str, int] = {}
-    for entry_id, revision in zip(ids, revisions, strict=True):
-        newest[entry_id] = max(revision, newest.get(entry_id, revision))
-    by_revision: dict[int, list[str]] = {}
-    for entry_id, revision in newest.items():
-        by_revision.setdefault(revision, []).append(entry_id)
-    # Nearly always one group (revision 0); the revision test runs inside SQLite.
-    return sum(
-        _settle(session, group, at, revision=revision) for revision, group in by_revision.items()
-    )
-
-
-def _settle(session: Session, ids: Sequence[str], at: datetime, revision: int | None = None) -> int:
-    """Settle these entries (only those at `revision` or older, if given); how many were
-    still in the outbox."""
-    if not ids:
+    acked: dict[str, int] = {}
+    for entry_id, revision in zip(ids, revisions or [ANY_REVISION] * len(ids), strict=True):
+        acked[entry_id] = max(revision, acked.get(entry_id, revision))
+    if not acked:
         return 0
-    chosen: ColumnElement[bool] = col(EntryRow.id).in_(ids)
-    if revision is not None:
-        chosen = and_(chosen, col(EntryRow.revision) <= revision)
-    # By primary key only (a `synced_at IS NULL` filter would scan the whole backlog);
-    # an entry synced before keeps its first time.
     settled = session.execute(
-        update(EntryRow)
-        .where(chosen)
-        .values(synced_at=func.coalesce(col(EntryRow.synced_at), at))
-        .returning(col(EntryRow.id))
-    ).scalars()
-    removed = session.execute(delete(OutboxRow).where(col(OutboxRow.entry_id).in_(list(settled))))
-    return int(removed.rowcount)  # type: ignore[attr-defined]
+        update(ENTRIES).where(ENTRIES.c.id.in_(select(_ACKED.c.entry_id))).values(synced_at=at),
+        {"acked": json.dumps(acked)},
+    )
+    return int(settled.rowcount)  # type: ignore[attr-defined]
 
 
 def backlog(session: Session) -> Backlog:
-    count = session.execute(select(func.count()).select_from(OutboxRow)).scalar_one()
+    count = session.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
     oldest = session.execute(
-        select(col(EntryRow.occurred_at))
-        .join(OutboxRow, col(OutboxRow.seq) == col(EntryRow.seq))
-        .order_by(col(OutboxRow.seq))
+        select(ENTRIES.c.occurred_at)
+        .join(OUTBOX, OUTBOX.c.seq == ENTRIES.c.seq)
+        .order_by(OUTBOX.c.seq)
         .limit(1)
     ).scalar_one_or_none()
     return Backlog(count=int(count), oldest=_utc(oldest) if oldest else None)
 
 
 def recent_entries(session: Session, *, limit: int) -> list[Entry]:
-    rows = session.execute(
-        select(EntryRow).order_by(col(EntryRow.seq).desc()).limit(limit)
-    ).scalars()
-    return [to_entry(row) for row in rows]
-
-
-def to_entry(row: EntryRow) -> Entry:
-    override = (
-        Override(by=row.override_by, reason=row.override_reason or "") if row.override_by else None
-    )
-    return Entry(
-        id=row.id,
-        seq=row.seq,
-        gate=row.gate,
-        site=row.site,
-        lane=row.lane,
-        direction=Direction(row.direction),
-        occurred_at=_utc(row.occurred_at),
-        clock_synced=row.clock_synced,
-        boot_id=row.boot_id,
-        monotonic_ns=row.monotonic_ns,
-        code_format=row.code_format,
-        code_check=CodeCheck(row.code_check),
-        code_status=CodeStatus(row.code_status),
-        subject=row.subject,
-        subject_label=row.subject_label,
-        payload_digest=row.payload_digest,
-        temperature_c=row.temperature_c,
-        temperature_source=row.temperature_source,
-        remeasured=row.remeasured,
-        decision=Decision(row.decision),
-        reasons=tuple(row.reasons),
-        override=override,
-        confirmed_by=row.confirmed_by,
-        revision=row.revision,
-        synced_at=_utc(row.synced_at) if row.synced_at else None,
-    )
+    rows = session.execute(select(ENTRIES).order_by(ENTRIES.c.seq.desc()).limit(limit))
+    return [from_columns(row) for row in rows.mappings()]
 
 
 def _utc(value: datetime) -> datetime:

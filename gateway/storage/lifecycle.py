@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import delete
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from gateway.storage.engine import StorageError
-from gateway.storage.tables import EntryRow
+from gateway.storage.tables import ENTRIES
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,7 @@ _SIDE_FILES = ("-wal", "-shm")
 def purge_synced(session: Session, *, before: datetime) -> int:
     """Delete synced entries that occurred before `before`. Unsynced entries are never touched."""
     result = session.execute(
-        delete(EntryRow).where(
-            col(EntryRow.synced_at).is_not(None),
-            col(EntryRow.occurred_at) < before,
-        )
+        delete(ENTRIES).where(ENTRIES.c.synced_at.is_not(None), ENTRIES.c.occurred_at < before)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from gateway.core.ports import OutboxItem
 from gateway.core.retention import purge_cutoff
 from gateway.core.values import Backlog, Direction, Entry, NewEntry
 from gateway.storage import entries
@@ -45,6 +46,8 @@ class EntryStore:
         engine = create_sqlite_engine(path)
         upgrade(engine)
         store = cls(engine, report)
+        with store.transaction(write=True) as session:
+            entries.fill_wire(session)
         if report.quarantined is not None:
             readable = salvage(report.quarantined)
             with store.transaction(write=True) as session:
@@ -87,9 +90,9 @@ class EntryStore:
         with self.transaction() as session:
             return entries.get_entry(session, entry_id=entry_id)
 
-    def pending(self, *, after_seq: int, limit: int) -> Sequence[Entry]:
+    def pending(self, *, after_seq: int, limit: int) -> Sequence[OutboxItem]:
         with self.transaction() as session:
-            return entries.pending_entries(session, after_seq=after_seq, limit=limit)
+            return entries.pending(session, after_seq=after_seq, limit=limit)
 
     def mark_synced(
         self, *, ids: Sequence[str], at: datetime, revisions: Sequence[int] | None = None

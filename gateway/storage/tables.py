@@ -4,57 +4,38 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, String, Table
 from sqlmodel import Field, SQLModel
 
+from gateway.core.entry_sql import entry_columns
 
-class EntryBase(SQLModel):
-    """The columns of an entry that leave the gateway (DESIGN section 3)."""
+ENTRIES = Table(
+    "entries",
+    SQLModel.metadata,
+    *entry_columns(local=True),
+    Index("ix_entries_seq", "seq", unique=True),
+    Index("ix_entries_decision", "decision"),
+    Index("ix_entries_synced_at", "synced_at"),
+    Index("ix_entries_occurred_at", "occurred_at"),
+    Index("ix_entries_subject", "subject", "occurred_at"),
+)
+"""Every entry recorded on this gateway (its columns: `gateway.core.entry_schema`)."""
 
-    id: str = Field(primary_key=True, max_length=36)
-    seq: int = Field(unique=True, index=True)
-    gate: str
-    site: str
-    lane: str
-    direction: str
-    occurred_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    clock_synced: bool
-    boot_id: str
-    monotonic_ns: int
-    code_format: str
-    code_check: str
-    code_status: str
-    subject: str | None = None
-    subject_label: str | None = None
-    payload_digest: str | None = None
-    temperature_c: float | None = None
-    temperature_source: str | None = None
-    remeasured: bool = False
-    decision: str = Field(index=True)
-    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    override_by: str | None = None
-    override_reason: str | None = None
-    confirmed_by: str | None = None
-    revision: int = 0
+OUTBOX = Table(
+    "outbox",
+    SQLModel.metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("entry_id", String(36), nullable=False),
+    Column("revision", Integer, nullable=False, server_default="0"),
+    # The entry's wire JSON, written with the entry (or its new revision) and sent as it is.
+    Column("wire", LargeBinary, nullable=True),
+    Index("ix_outbox_entry_id", "entry_id", unique=True),
+)
+"""Entries not yet acknowledged by the collector, in the revision waiting to be sent.
 
-
-class EntryRow(EntryBase, table=True):
-    """An entry on the gateway; `synced_at` is local only."""
-
-    __tablename__ = "entries"
-
-    synced_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True, index=True)
-    )
-
-
-class OutboxRow(SQLModel, table=True):
-    """An entry not yet acknowledged by the collector. Written in the entry's transaction."""
-
-    __tablename__ = "outbox"
-
-    seq: int = Field(primary_key=True)
-    entry_id: str = Field(max_length=36)
+Written in the entry's transaction. A trigger (migration 0004) drops an entry's row when the
+entry is marked synced.
+"""
 
 
 class CounterRow(SQLModel, table=True):

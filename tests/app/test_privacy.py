@@ -19,8 +19,8 @@ from gateway.codes import cose
 from gateway.codes.dcc import PREFIX
 from gateway.codes.trust import TrustList, save_trust_list
 from gateway.storage.store import EntryStore
+from harness.broker import Broker
 from tests.codes.dcc_issuer import DccSigner
-from tests.support.broker import Broker
 from tests.support.gateway_process import (
     CheckpointProcess,
     free_port,

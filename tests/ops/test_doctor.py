@@ -36,14 +36,14 @@ from gateway.doctor import (
     run_doctor,
 )
 from gateway.storage.store import EntryStore
+from harness.broker import Broker, mosquitto_available
+from harness.ports import free_port, wait_for_port
+from harness.waiting import wait_until
 from sync.collector import Collector
 from tests.devices.support import Pty
 from tests.devices.support import wait_until as wait_for
 from tests.storage.test_store import new_entry
-from tests.support.broker import Broker, mosquitto_available
 from tests.support.gateway_process import CheckpointProcess, wait_until_serving
-from tests.support.mqtt import wait_until
-from tests.support.ports import free_port, wait_for_port
 from tests.support.tls import make_tls_files
 
 TIMEOUT_S = 1.0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from gateway.core.entry_schema import wire_json
 from gateway.core.errors import ActionNotAllowedError
 from gateway.core.policy import Policy
 from gateway.core.values import CodeCheck, Decision, Direction, Entry
@@ -16,7 +17,7 @@ from gateway.service.checkpoint import GateIdentity
 from gateway.service.events import EventBus, PassageEvent
 from gateway.service.manual_entries import ManualEntries, visitor_label
 from gateway.storage.store import EntryStore
-from sync.wire import WireEntry
+from sync.batch import WireEntry
 from tests.storage.test_store import new_entry
 from tests.web.support import StepClock
 
@@ -64,7 +65,7 @@ def test_a_visitor_is_recorded_masked_and_queued_for_sync(tmp_path: Path) -> Non
     assert (visitor.decision, visitor.temperature_c) == (Decision.ADMIT, 36.6)
     assert visitor.reasons == ("no-code", "visitor")
     assert (visitor.occurred_at, visitor.gate, visitor.direction) == (NOW, "north-1", Direction.IN)
-    assert WireEntry.model_validate_json(json.dumps(visitor.to_wire())).lane == "guard"
+    assert msgspec.json.decode(wire_json(visitor), type=WireEntry).lane == "guard"
     assert parts.store.get(visitor.id) == visitor
     assert [e.id for e in parts.store.pending(after_seq=0, limit=5)] == [visitor.id]
     assert [(e.entry.id, e.kind, e.recorded) for e in events] == [(visitor.id, "verdict", True)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.ports import free_port
+from harness.ports import free_port
 
 
 def write_config(

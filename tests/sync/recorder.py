@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support.mqtt import wait_until
+from harness.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,18 +11,20 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from gateway.config import PolicyConfig
 from gateway.core.values import Direction, Scan
 from gateway.service.checkpoint import CheckpointService, GateIdentity
 from gateway.service.events import EventBus
 from gateway.storage.store import EntryStore
-from sync.collector_store import CollectedEntry, create_collector_engine
+from harness.broker import Broker
+from harness.sync import RunningPublisher
+from harness.waiting import wait_until
+from sync.collector_store import ENTRIES as COLLECTED
+from sync.collector_store import create_collector_engine
 from sync.topics import Topics
-from tests.support.broker import Broker
-from tests.support.mqtt import wait_until
-from tests.sync.conftest import GATE, SITE, RunningPublisher, start_collector
+from tests.sync.conftest import GATE, SITE, start_collector
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
@@ -108,10 +110,7 @@ def test_a_1970_clock_that_jumps_is_flagged_and_corrected_within_2_s(
     try:
         with Session(engine) as session:
             rows = {
-                row.id: row
-                for row in session.execute(
-                    select(CollectedEntry).order_by(col(CollectedEntry.seq))
-                ).scalars()
+                row.id: row for row in session.execute(select(COLLECTED).order_by(COLLECTED.c.seq))
             }
     finally:
         engine.dispose()

@@ -12,7 +12,11 @@ from sqlmodel import Session, SQLModel
 
 from gateway.core.values import Entry
 from gateway.storage.store import EntryStore
-from gateway.storage.tables import EntryRow
+from gateway.storage.tables import ENTRIES
+from harness.broker import Broker
+from harness.sync import collected_ids
+from harness.waiting import wait_until
+from sync.batch import encode_batch
 from sync.collector import Collector
 from sync.collector_store import (
     CollectorTable,
@@ -22,10 +26,9 @@ from sync.collector_store import (
     gate_states,
 )
 from sync.topics import Topics
-from sync.wire import decode_ack, encode_batch
-from tests.support.broker import Broker
-from tests.support.mqtt import Capture, wait_until
-from tests.sync.conftest import GATE, PREFIX, SITE, START, collected_ids, record
+from sync.wire import decode_ack
+from tests.support.mqtt import Capture
+from tests.sync.conftest import GATE, PREFIX, SITE, START, record
 
 pytestmark = pytest.mark.broker
 
@@ -167,14 +170,14 @@ def test_collector_tables_mirror_the_gateway_columns_in_their_own_metadata(tmp_p
     engine = create_collector_engine(url)
     create_tables(engine)
     try:
-        gateway_columns = {column.name for column in inspect(EntryRow).columns}
+        gateway_columns = {column.name for column in ENTRIES.columns}
         collector_columns = {c["name"] for c in inspect(engine).get_columns("entries")}
 
         local = {"synced_at"}
         at_collector = {"sent_at", "received_at", "corrected_at"}
         assert collector_columns == gateway_columns - local | at_collector
         assert CollectorTable.metadata is not SQLModel.metadata
-        assert set(CollectorTable.metadata.tables) == {"entries", "gates"}
+        assert set(CollectorTable.metadata.tables) == {"entries", "gates", "refused_entries"}
         assert "gates" not in SQLModel.metadata.tables
     finally:
         engine.dispose()

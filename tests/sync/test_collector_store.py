@@ -7,16 +7,20 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, select, text
-from sqlmodel import Session, col
+from sqlalchemy import Engine, Row, select, text
+from sqlmodel import Session
 
 from gateway.core.values import Decision, Entry, Override
 from gateway.storage.store import EntryStore
+from sync.batch import decode_batch, encode_batch
 from sync.collector_store import (
-    CollectedEntry,
+    ENTRIES as COLLECTED,
+)
+from sync.collector_store import (
     create_collector_engine,
     create_tables,
     entry_key,
@@ -24,7 +28,7 @@ from sync.collector_store import (
     save_state,
     store_batch,
 )
-from sync.wire import SendClock, decode_batch, decode_state, encode_batch
+from sync.wire import SendClock, decode_state
 from tests.sync.conftest import GATE, SITE, new_entry
 
 PARTITIONED = Path(__file__).resolve().parents[2] / "deploy" / "postgresql" / "entries_by_day.sql"
@@ -82,10 +86,10 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def stored(engine: Engine) -> list[CollectedEntry]:
+def stored(engine: Engine) -> list[Row[Any]]:
     with Session(engine) as session:
-        query = select(CollectedEntry).order_by(col(CollectedEntry.seq))
-        return list(session.execute(query).scalars())
+        query = select(COLLECTED).order_by(COLLECTED.c.seq)
+        return list(session.execute(query))
 
 
 def test_a_resent_batch_changes_nothing_and_a_later_revision_updates_the_decision(

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.broker import Broker
+from harness.sync import collected_ids
+from harness.waiting import wait_until
 from sync.collector import Collector
-from tests.support.broker import Broker
-from tests.support.mqtt import wait_until
-from tests.sync.conftest import collected_ids, start_collector
+from tests.sync.conftest import start_collector
 from tests.sync.recorder import RecordingGateway, backlog, query
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]

@@ -13,11 +13,12 @@ import pytest
 
 from gateway.core.values import Entry
 from gateway.storage.store import EntryStore
+from harness.broker import Broker
+from harness.sync import RunningPublisher, collected_ids
+from harness.waiting import wait_until
 from sync.collector import Collector
-from tests.support.broker import Broker
-from tests.support.mqtt import wait_until
 from tests.support.proxy import FaultProxy
-from tests.sync.conftest import RunningPublisher, collected_ids, record, start_collector
+from tests.sync.conftest import record, start_collector
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from harness.broker import Broker, mosquitto_available
+from harness.sync import collected_ids
+from harness.waiting import wait_until
+from sync.batch import decode_batch
 from sync.collector import Collector
 from sync.topics import Topics
-from sync.wire import decode_ack, decode_batch
-from tests.support.broker import Broker, mosquitto_available
-from tests.support.mqtt import Capture, wait_until
-from tests.sync.conftest import collected_ids, start_collector
+from sync.wire import decode_ack
+from tests.support.mqtt import Capture
+from tests.sync.conftest import start_collector
 from tests.sync.recorder import RecordingGateway, backlog, query
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]

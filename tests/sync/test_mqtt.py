@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.broker import Broker, mosquitto_available
+from harness.waiting import wait_until
 from sync.mqtt import (
     ConnectionLostError,
     MqttClient,
@@ -19,8 +21,7 @@ from sync.mqtt import (
     NotConnectedError,
     Tls,
 )
-from tests.support.broker import Broker, mosquitto_available
-from tests.support.mqtt import Capture, wait_until
+from tests.support.mqtt import Capture
 from tests.support.proxy import FaultProxy
 from tests.support.tls import make_tls_files
 from tests.sync.conftest import mqtt_client

@@ -13,13 +13,16 @@ import pytest
 
 from gateway.core.values import DeviceHealth, DeviceState
 from gateway.storage.store import EntryStore
+from harness.broker import Broker
+from harness.sync import RunningPublisher, collected_ids
+from harness.waiting import wait_until
+from sync.batch import decode_batch
 from sync.collector import Collector
 from sync.publisher import Publisher
 from sync.topics import TopicKind, Topics, parse_topic
-from sync.wire import decode_batch, load_schema
-from tests.support.broker import Broker
-from tests.support.mqtt import Capture, wait_until
-from tests.sync.conftest import PREFIX, RunningPublisher, collected_ids, mqtt_client, record
+from sync.wire import load_schema
+from tests.support.mqtt import Capture
+from tests.sync.conftest import PREFIX, mqtt_client, record
 
 pytestmark = pytest.mark.broker
 

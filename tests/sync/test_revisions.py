@@ -7,18 +7,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from gateway.core.values import Decision, Override
 from gateway.storage.entries import amend_entry
 from gateway.storage.store import EntryStore
+from harness.broker import Broker
+from harness.sync import RunningPublisher
+from harness.waiting import wait_until
+from sync.batch import decode_batch
 from sync.collector import Collector
-from sync.collector_store import CollectedEntry, create_collector_engine
+from sync.collector_store import ENTRIES as COLLECTED
+from sync.collector_store import create_collector_engine
 from sync.topics import Topics
-from sync.wire import decode_batch, encode_ack
-from tests.support.broker import Broker
-from tests.support.mqtt import Capture, wait_until
-from tests.sync.conftest import RunningPublisher, record
+from sync.wire import encode_ack
+from tests.support.mqtt import Capture
+from tests.sync.conftest import record
 
 pytestmark = pytest.mark.broker
 
@@ -29,9 +33,7 @@ def collected_revision(url: str, entry_id: str) -> tuple[int, str] | None:
     try:
         with Session(engine) as session:
             row = session.execute(
-                select(col(CollectedEntry.revision), col(CollectedEntry.decision)).where(
-                    col(CollectedEntry.id) == entry_id
-                )
+                select(COLLECTED.c.revision, COLLECTED.c.decision).where(COLLECTED.c.id == entry_id)
             ).one_or_none()
             return None if row is None else (int(row[0]), str(row[1]))
     finally:

@@ -15,29 +15,25 @@ import pytest
 
 from gateway.core.values import Entry
 from gateway.storage.store import EntryStore
+from harness.broker import Broker
+from harness.sync import RunningPublisher, collected_ids
+from harness.waiting import wait_until
 from sync.collector import Collector
 from sync.topics import Topics
-from tests.support.broker import Broker
-from tests.support.mqtt import wait_until
-from tests.sync.conftest import (
-    PREFIX,
-    RunningPublisher,
-    collected_ids,
-    record,
-)
+from tests.sync.conftest import PREFIX, record
 from tests.sync.recorder import REPO
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
 
 class CollectorProcess:
-    """`tests.sync.collector_process` with its status file."""
+    """`harness.collector_process` with its status file."""
 
     def __init__(self, tmp_path: Path, url: str, port: int, client_id: str, *extra: str) -> None:
         self.status_file = tmp_path / f"{client_id}.json"
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "tests.sync.collector_process",
+                sys.executable, "-m", "harness.collector_process",
                 url, str(port), client_id, str(self.status_file), *extra,
             ],
             cwd=REPO,

@@ -18,13 +18,14 @@ from sqlmodel import Session
 from gateway import certs
 from gateway.cli_sync import collector_from_settings
 from gateway.config import validate_settings
+from harness.broker import Broker, mosquitto_available
+from harness.sync import collected_ids
+from harness.waiting import wait_until
 from sync.collector_store import create_collector_engine, gate_states
 from sync.mqtt import Message, MqttClient, MqttSettings, PublishRefusedError, Tls
 from sync.topics import Topics
-from tests.support.broker import Broker, mosquitto_available
 from tests.support.gateway_process import CheckpointProcess, free_port, wait_until_serving
-from tests.support.mqtt import wait_until
-from tests.sync.conftest import PREFIX, collected_ids
+from tests.sync.conftest import PREFIX
 
 pytestmark = pytest.mark.broker
 

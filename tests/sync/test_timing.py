@@ -8,8 +8,9 @@ import pytest
 
 from gateway.core.values import Entry
 from gateway.storage.store import EntryStore
+from sync.batch import EntriesBatch, WireEntry, decode_batch, encode_batch
 from sync.timing import corrected_time
-from sync.wire import EntriesBatch, SendClock, WireEntry, decode_batch, encode_batch
+from sync.wire import SendClock
 from tests.sync.conftest import GATE, SITE, new_entry
 
 BOOT = "7c9e6679-7425-40de-944b-e07fc1f90ae7"  # the boot of conftest's entries

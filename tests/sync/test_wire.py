@@ -8,22 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import msgspec
 import pytest
 
+from gateway.core.entry_schema import wire_json
 from gateway.core.values import Backlog, DeviceHealth, DeviceState, Entry, Override
 from gateway.storage.store import EntryStore
+from sync.batch import batch_overhead, decode_batch, encode_batch
 from sync.wire import (
     SCHEMA_NAMES,
     GatewayState,
     SendClock,
     WireError,
-    batch_overhead,
     decode_ack,
-    decode_batch,
     decode_state,
     encode_ack,
-    encode_batch,
-    encode_entry,
     encode_state,
     load_schema,
     offline_will,
@@ -83,12 +82,8 @@ def test_a_batch_of_stored_entries_matches_the_schema_and_decodes_back(
     assert (decoded.site, decoded.gate, decoded.sent_at) == (SITE, GATE, SENT_AT)
     assert decoded.ids == [entry.id for entry in entries]
     for wire, entry in zip(decoded.entries, entries, strict=True):
-        expected = json.loads(json.dumps(entry.to_wire()))
-        expected |= {"revision": entry.revision, "confirmed_by": entry.confirmed_by}
-        assert wire.occurred_at == entry.occurred_at
-        assert wire.model_dump(mode="json", exclude={"occurred_at"}) == {
-            key: value for key, value in expected.items() if key != "occurred_at"
-        }
+        assert datetime.fromisoformat(wire.occurred_at) == entry.occurred_at
+        assert msgspec.to_builtins(wire) == json.loads(wire_json(entry))
     assert decoded.entries[3].override is not None
     assert decoded.entries[3].override.by == "guard-2"
 
@@ -122,7 +117,7 @@ def test_a_batch_can_carry_the_senders_monotonic_clock(entries: list[Entry]) -> 
     validator("entries").validate(document)
     decoded = decode_batch(payload)
     assert (decoded.boot_id, decoded.sent_monotonic_ns) == (clock.boot_id, clock.monotonic_ns)
-    envelope = len(payload) - len(b",".join(encode_entry(entry) for entry in entries))
+    envelope = len(payload) - len(b",".join(wire_json(entry) for entry in entries))
     assert envelope <= batch_overhead(site=SITE, gate=GATE, boot_id=clock.boot_id)
     for half in ("boot_id", "sent_monotonic_ns"):
         broken = {key: value for key, value in document.items() if key != half}
@@ -131,14 +126,7 @@ def test_a_batch_can_carry_the_senders_monotonic_clock(entries: list[Entry]) -> 
             decode_batch(json.dumps(broken).encode())
 
 
-def _entry(change: Callable[[Document], None]) -> Callable[[Document], None]:
-    def apply(document: Document) -> None:
-        change(document["entries"][0])
-
-    return apply
-
-
-BAD_BATCHES: dict[str, Callable[[Document], None]] = {
+BAD_ENVELOPES: dict[str, Callable[[Document], None]] = {
     "schema version": lambda d: d.update(schema=2),
     "no entries": lambda d: d.update(entries=[]),
     "extra top-level field": lambda d: d.update(extra=1),
@@ -146,29 +134,14 @@ BAD_BATCHES: dict[str, Callable[[Document], None]] = {
     "naive sent_at": lambda d: d.update(sent_at="2024-05-01T09:00:00"),
     "spaced sent_at": lambda d: d.update(sent_at="2024-05-01 09:00:00+00:00"),
     "gate not a slug": lambda d: d.update(gate="North 1"),
-    "missing entry field": _entry(lambda e: e.pop("subject")),
-    "extra entry field": _entry(lambda e: e.update(raw_payload="x")),
-    "bad direction": _entry(lambda e: e.update(direction="sideways")),
-    "bad decision": _entry(lambda e: e.update(decision="maybe")),
-    "bad code check": _entry(lambda e: e.update(code_check="fine")),
-    "seq as string": _entry(lambda e: e.update(seq="1")),
-    "seq zero": _entry(lambda e: e.update(seq=0)),
-    "bool as string": _entry(lambda e: e.update(clock_synced="yes")),
-    "temperature as string": _entry(lambda e: e.update(temperature_c="36.5")),
-    "bad id": _entry(lambda e: e.update(id="not-a-uuid")),
-    "bad digest": _entry(lambda e: e.update(payload_digest="1234")),
-    "reasons not a list": _entry(lambda e: e.update(reasons="ok")),
-    "override with extra": _entry(lambda e: e.update(override={"by": "a", "reason": "b", "x": 1})),
-    "empty lane": _entry(lambda e: e.update(lane="")),
-    "negative revision": _entry(lambda e: e.update(revision=-1)),
-    "revision as string": _entry(lambda e: e.update(revision="2")),
     "negative monotonic time": lambda d: d.update(boot_id="b", sent_monotonic_ns=-1),
     "empty boot id": lambda d: d.update(boot_id="", sent_monotonic_ns=1),
+    "entries not a list": lambda d: d.update(entries={"a": 1}),
 }
 
 
-@pytest.mark.parametrize("breakage", BAD_BATCHES.values(), ids=BAD_BATCHES.keys())
-def test_broken_batches_are_rejected_by_schema_and_decoder_alike(
+@pytest.mark.parametrize("breakage", BAD_ENVELOPES.values(), ids=BAD_ENVELOPES.keys())
+def test_broken_envelopes_are_rejected_by_schema_and_decoder_alike(
     batch: Document, breakage: Callable[[Document], None]
 ) -> None:
     broken = copy.deepcopy(batch)
@@ -177,6 +150,56 @@ def test_broken_batches_are_rejected_by_schema_and_decoder_alike(
     assert not validator("entries").is_valid(broken)
     with pytest.raises(WireError, match="invalid entries batch"):
         decode_batch(json.dumps(broken).encode())
+
+
+BAD_ENTRIES: dict[str, tuple[str, Callable[[Document], None]]] = {
+    "missing entry field": ("entries.1: ", lambda e: e.pop("subject")),
+    "extra entry field": ("raw_payload", lambda e: e.update(raw_payload="x")),
+    "bad direction": ("entries.1.direction", lambda e: e.update(direction="sideways")),
+    "bad decision": ("entries.1.decision", lambda e: e.update(decision="maybe")),
+    "bad code check": ("entries.1.code_check", lambda e: e.update(code_check="fine")),
+    "seq as string": ("entries.1.seq", lambda e: e.update(seq="1")),
+    "seq zero": ("entries.1.seq", lambda e: e.update(seq=0)),
+    "bool as string": ("entries.1.clock_synced", lambda e: e.update(clock_synced="yes")),
+    "temperature as string": ("entries.1.temperature_c", lambda e: e.update(temperature_c="36")),
+    "spaced occurred_at": (
+        "entries.1.occurred_at", lambda e: e.update(occurred_at="2024-05-01 09:00:00Z")
+    ),
+    "bad digest": ("entries.1.payload_digest", lambda e: e.update(payload_digest="1234")),
+    "reasons not a list": ("entries.1.reasons", lambda e: e.update(reasons="ok")),
+    "override with extra": (
+        "entries.1.override", lambda e: e.update(override={"by": "a", "reason": "b", "x": 1})
+    ),
+    "empty lane": ("entries.1.lane", lambda e: e.update(lane="")),
+    "negative revision": ("entries.1.revision", lambda e: e.update(revision=-1)),
+    "revision as string": ("entries.1.revision", lambda e: e.update(revision="2")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("where, breakage", BAD_ENTRIES.values(), ids=BAD_ENTRIES.keys())
+def test_a_broken_entry_is_refused_alone_with_the_reason(
+    batch: Document, where: str, breakage: Callable[[Document], None]
+) -> None:
+    broken = copy.deepcopy(batch)
+    breakage(broken["entries"][1])
+
+    assert not validator("entries").is_valid(broken)
+    decoded = decode_batch(json.dumps(broken).encode())
+
+    good = [entry["id"] for i, entry in enumerate(batch["entries"]) if i != 1]
+    assert decoded.ids == good
+    (refused,) = decoded.refused
+    assert refused.index == 1 and where in refused.reason
+    assert json.loads(refused.raw) == broken["entries"][1]
+    assert (refused.id, refused.revision) == (batch["entries"][1]["id"], 0) or "revision" in where
+
+
+def test_a_refused_entry_without_a_readable_id_cannot_be_named(batch: Document) -> None:
+    batch["entries"][0]["id"] = "not-a-uuid"
+
+    (refused,) = decode_batch(json.dumps(batch).encode()).refused
+
+    assert refused.id is None and "entries.0.id" in refused.reason
 
 
 @pytest.mark.parametrize("payload", [b"", b"not json", b"[1, 2]", b"\xff\xfe", b"null"])
@@ -191,12 +214,21 @@ def test_garbage_is_one_clear_error(payload: bytes) -> None:
 
 def test_errors_name_the_field_but_never_echo_personal_data(batch: Document) -> None:
     batch["entries"][0]["subject_label"] = ["王*明 5-1-302"]
+    batch["entries"][1]["direction"] = "王*明"
+    batch["sent_at"] = "王*明"
 
     with pytest.raises(WireError) as caught:
         decode_batch(json.dumps(batch, ensure_ascii=False).encode())
+    del batch["sent_at"]
+    batch["sent_at"] = SENT_AT.isoformat()
+    refused = decode_batch(json.dumps(batch, ensure_ascii=False).encode()).refused
 
-    assert "entries.0.subject_label" in str(caught.value)
-    assert "王" not in str(caught.value)
+    assert "sent_at" in str(caught.value) and "王" not in str(caught.value)
+    assert [r.reason.split(":")[0] for r in refused] == [
+        "entries.0.subject_label",
+        "entries.1.direction",
+    ]
+    assert not any("王" in r.reason for r in refused)
 
 
 def test_a_non_finite_temperature_is_sent_as_null(entries: list[Entry]) -> None:

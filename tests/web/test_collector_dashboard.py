@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.core.values import CodeStatus, Decision, Direction, Entry
 from gateway.web.collector_app import CollectorDashboard
+from harness.ports import free_port
+from sync.batch import decode_batch, encode_batch
 from sync.collector_store import create_collector_engine, create_tables, save_state, store_batch
-from sync.wire import EntriesBatch, StateMessage
+from sync.wire import StateMessage
 from tests.storage.test_store import new_entry
-from tests.support.ports import free_port
 from tests.web.conftest import screenshots
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -43,10 +44,9 @@ def dashboard(tmp_path: Path) -> Iterator[CollectorDashboard]:
     }
     with Session(engine) as session:
         for gate, entries in gates.items():
-            batch = EntriesBatch.model_validate_json(
-                json.dumps({"schema": 1, "gate": gate, "site": "xiaojiang",
-                            "sent_at": NOW.isoformat(), "entries": [e.to_wire() for e in entries]})
-            )  # fmt: skip
+            batch = decode_batch(
+                encode_batch(site="xiaojiang", gate=gate, entries=entries, sent_at=NOW)
+            )
             store_batch(session, batch=batch, received_at=NOW)
         online = StateMessage.model_validate_json(
             json.dumps({"state": "online", "version": "0.1.0", "backlog": 2,

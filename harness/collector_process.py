@@ -1,6 +1,6 @@
 """A collector in a process of its own, to be killed by tests.
 
-    python -m tests.sync.collector_process URL PORT CLIENT_ID STATUS [--die-after-commit]
+    python -m harness.collector_process URL PORT CLIENT_ID STATUS [--die-after-commit]
 
 It writes how many batches and entries it has acknowledged to STATUS (JSON) every 0.1 s and
 when it stops.
@@ -17,8 +17,8 @@ import signal
 import threading
 from pathlib import Path
 
+from harness.sync import PREFIX
 from sync.collector import Collector
-from tests.sync.conftest import PREFIX
 
 
 class DyingCollector(Collector):

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.support.ports import free_port, wait_for_port
+from harness.ports import free_port, wait_for_port
 
 
 def postgres_bin() -> Path | None:
