@@ -143,6 +143,8 @@ class Publisher:
         self._cursor = 0  # highest seq handed to a batch on this connection
         self._rewind: int | None = None  # lowest seq amended since the last fill
         self._acks: list[tuple[list[str], list[int] | None]] = []
+        self._unsettled: dict[str, int] = {}  # acked, not yet marked synced in the outbox
+        self._settling: asyncio.Task[None] | None = None
         self._connections = 0  # successful connects seen by the network thread
         self._served = 0  # the connect the in-flight state belongs to
         self._next_state = 0.0
@@ -208,7 +210,16 @@ class Publisher:
             await self._say_offline()
         finally:
             stop_waiter.cancel()
+            await self._finish_settling()
             self._loop = None
+
+    async def _finish_settling(self) -> None:
+        """Mark synced what was acknowledged before stopping (else it is merely resent)."""
+        if self._settling is not None:
+            await self._settling
+        await self._apply_acks()
+        if self._settling is not None:
+            await self._settling
 
     async def _step(self, now: float) -> float:
         """One round of work; returns how long to sleep unless woken earlier."""
@@ -239,19 +250,32 @@ class Publisher:
         self._cursor = 0
 
     async def _apply_acks(self) -> None:
-        while self._acks:
-            # Every ack that has arrived, at once. Every id in an ack on our topic is stored at
-            # the collector, whether or not it belongs to a batch of this connection.
+        """Take every ack that has arrived: batches in flight settle at once, the outbox in
+        the background (one settling at a time), so sending goes on meanwhile."""
+        if self._acks:
+            # Every id in an ack on our topic is stored at the collector, whether or not it
+            # belongs to a batch of this connection.
             acks, self._acks = self._acks, []
-            newest: dict[str, int] = {}
             for ids, revisions in acks:
                 stored = revisions if revisions is not None else [ANY_REVISION] * len(ids)
-                for entry_id, revision in zip(ids, stored, strict=True):
-                    newest[entry_id] = max(revision, newest.get(entry_id, revision))
-            self.acked += await asyncio.to_thread(self._mark_synced, newest)
+                _merge(self._unsettled, zip(ids, stored, strict=True))
             for batch in self._batches:
-                batch.settle(newest)
+                batch.settle(self._unsettled)
             self._batches = [batch for batch in self._batches if not batch.done]
+        if self._unsettled and (self._settling is None or self._settling.done()):
+            newest, self._unsettled = self._unsettled, {}
+            self._settling = asyncio.get_running_loop().create_task(self._settle(newest))
+
+    async def _settle(self, newest: dict[str, int]) -> None:
+        try:
+            self.acked += await asyncio.to_thread(self._mark_synced, newest)
+        except Exception:
+            # e.g. the database failed: keep the acks for the next round; at worst the
+            # entries are sent again, which the collector absorbs.
+            logger.exception("could not mark %d acknowledged entries synced", len(newest))
+            _merge(self._unsettled, newest.items())
+            return
+        self._wake.set()
 
     def _mark_synced(self, newest: dict[str, int]) -> int:
         """Settle acked entries in the outbox (in a worker thread); how many were pending."""
@@ -403,6 +427,12 @@ class Publisher:
     def _amended(self, seq: int) -> None:
         self._rewind = seq if self._rewind is None else min(self._rewind, seq)
         self._wake.set()
+
+
+def _merge(newest: dict[str, int], acked: Iterable[tuple[str, int]]) -> None:
+    """Keep, per entry id, the newest revision acknowledged."""
+    for entry_id, revision in acked:
+        newest[entry_id] = max(revision, newest.get(entry_id, revision))
 
 
 def _log_refusal(puback: asyncio.Future[None]) -> None:

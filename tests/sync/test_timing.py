@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from gateway.core.values import Entry
@@ -75,7 +76,7 @@ def test_a_monotonic_time_before_the_entry_is_not_trusted(entry: Entry) -> None:
 
 def test_synchronised_entries_need_no_correction(entry: Entry) -> None:
     sent = batch(entry, sent_at=RECEIVED, clock=None)
-    synced = only(sent).model_copy(update={"clock_synced": True})
+    synced = msgspec.structs.replace(only(sent), clock_synced=True)
 
     assert corrected_time(synced, sent, RECEIVED) is None
 
