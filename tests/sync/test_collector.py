@@ -70,6 +70,34 @@ def test_a_batch_delivered_twice_is_stored_once_and_acked_twice(
         capture.close()
 
 
+def test_a_broken_entry_is_logged_and_acknowledged_without_blocking_the_good_ones(
+    broker: Broker,
+    store: EntryStore,
+    topics: Topics,
+    collector_url: str,
+    run_collector: Callable[[], Collector],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entries = record(store, 3)
+    document = json.loads(batch_payload(entries))
+    document["entries"][1]["direction"] = "sideways"
+    capture = Capture(broker.port, topics.ack)
+    collector = run_collector()
+    wait_until(lambda: collector.connected, what="the collector's connection")
+    try:
+        with caplog.at_level(logging.WARNING, logger="sync.collector"):
+            capture.publish(topics.entries, json.dumps(document).encode())
+            wait_until(lambda: len(acks(capture, topics)) == 1, what="the ack")
+
+        good = [entries[0].id, entries[2].id]
+        assert acks(capture, topics) == [[*good, entries[1].id]]
+        assert sorted(collected_ids(collector_url)) == sorted(good)
+        assert f"refused entry {entries[1].id}" in caplog.text
+        assert "entries.1.direction" in caplog.text and "sideways" not in caplog.text
+    finally:
+        capture.close()
+
+
 def test_garbage_and_mismatched_batches_are_rejected_without_an_ack(
     broker: Broker,
     store: EntryStore,

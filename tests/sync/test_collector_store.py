@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from sync.collector_store import (
     ENTRIES as COLLECTED,
 )
 from sync.collector_store import (
+    REFUSED,
     create_collector_engine,
     create_tables,
     entry_key,
@@ -213,3 +215,21 @@ def test_collectors_recording_the_same_gate_state_at_once_do_not_collide(
 
     assert errors == []
     assert rows == [(SITE, GATE, "online", 3)]
+
+
+def test_a_broken_entry_is_kept_aside_and_the_good_ones_are_stored(
+    engine: Engine, entries: list[Entry]
+) -> None:
+    document = json.loads(encode_batch(site=SITE, gate=GATE, entries=entries, sent_at=RECEIVED))
+    document["entries"][0]["code_check"] = "from-a-newer-gateway"
+    batch = decode_batch(json.dumps(document).encode())
+
+    with Session(engine) as session, session.begin():
+        store_batch(session, batch=batch, received_at=RECEIVED, key=entry_key(engine))
+
+    assert [row.id for row in stored(engine)] == [entries[1].id]
+    with Session(engine) as session:
+        (kept,) = session.execute(select(REFUSED)).all()
+    assert (kept.site, kept.gate, kept.entry_id, kept.revision) == (SITE, GATE, entries[0].id, 0)
+    assert kept.reason.startswith("entries.0.code_check")
+    assert json.loads(kept.payload) == document["entries"][0]
