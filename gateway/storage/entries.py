@@ -46,21 +46,31 @@ _ACKED = (
 )
 
 
+_COUNTERS = CounterRow.__table__  # type: ignore[attr-defined]
+_TAKE_SEQ = (
+    sqlite_insert(_COUNTERS)
+    .values(name=ENTRY_SEQ, value=1)
+    .on_conflict_do_update(index_elements=["name"], set_={"value": _COUNTERS.c.value + 1})
+    .returning(_COUNTERS.c.value)
+)
+_INSERT_ENTRY = insert(ENTRIES)
+_QUEUE = sqlite_insert(OUTBOX)
+_QUEUE = _QUEUE.on_conflict_do_update(
+    index_elements=[OUTBOX.c.seq],
+    set_={"revision": _QUEUE.excluded.revision, "wire": _QUEUE.excluded.wire},
+)
+
+
 def next_seq(session: Session) -> int:
     """Take the next entry sequence number; it is never handed out again."""
-    counter = session.get(CounterRow, ENTRY_SEQ)
-    if counter is None:
-        counter = CounterRow(name=ENTRY_SEQ, value=0)
-    counter.value += 1
-    session.add(counter)
-    session.flush()
-    return counter.value
+    return int(session.execute(_TAKE_SEQ).scalar_one())
 
 
 def add_entry(session: Session, *, entry: NewEntry) -> Entry:
     """Insert an entry and its outbox row (with its wire JSON) in the session's transaction."""
     recorded = Entry(**{name: getattr(entry, name) for name in _NEW_FIELDS}, seq=next_seq(session))
-    session.execute(insert(ENTRIES).values(to_columns(recorded)))
+    # Values as parameters, not in the statement: the compiled statement is reused.
+    session.execute(_INSERT_ENTRY, to_columns(recorded))
     _queue(session, recorded)
     return recorded
 
@@ -83,7 +93,7 @@ def salvage_rows(session: Session, *, rows: Sequence[dict[str, object]], highest
         entry = from_columns(values)
         if _row(session, entry.id) is not None:
             continue
-        session.execute(insert(ENTRIES).values(to_columns(entry)))
+        session.execute(_INSERT_ENTRY, to_columns(entry))
         if entry.synced_at is None:
             _queue(session, entry)
         highest = max(highest, entry.seq)
@@ -140,13 +150,7 @@ def amend(session: Session, *, entry_id: str, changes: Mapping[str, Any]) -> Ent
 def _queue(session: Session, entry: Entry) -> None:
     """Put this revision of the entry in the outbox, replacing an older one waiting there."""
     values = {"seq": entry.seq, "entry_id": entry.id, "revision": entry.revision}
-    statement = sqlite_insert(OUTBOX).values(**values, wire=wire_json(entry))
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[OUTBOX.c.seq],
-            set_={"revision": statement.excluded.revision, "wire": statement.excluded.wire},
-        )
-    )
+    session.execute(_QUEUE, {**values, "wire": wire_json(entry)})
 
 
 def admitted_since(
