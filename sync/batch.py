@@ -15,7 +15,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from gateway.core.entry_schema import WIRE_COLUMNS, EntryColumn, wire_json
+from gateway.core.entry_schema import GROUP_COLUMNS, WIRE_COLUMNS, EntryColumn, wire_json
 from gateway.core.values import SLUG, UUID, Entry
 from sync.wire import SCHEMA_VERSION, SendClock, WireError, dumps
 
@@ -57,11 +57,9 @@ def _entry_struct() -> type[msgspec.Struct]:
     for column in WIRE_COLUMNS:
         if column.group is None:
             specs.append(_field(column.name, _wire_type(column), column))
-        elif column.group not in {spec[0] for spec in specs}:
-            parts = [c for c in WIRE_COLUMNS if c.group == column.group]
-            group = msgspec.defstruct(
-                f"Wire{column.group.title()}", [(c.key, _wire_type(c)) for c in parts], **_STRUCT
-            )
+        elif column is GROUP_COLUMNS[column.group][0]:
+            parts = [(c.key, _wire_type(c)) for c in GROUP_COLUMNS[column.group]]
+            group = msgspec.defstruct(f"Wire{column.group.title()}", parts, **_STRUCT)
             specs.append((column.group, group | None))
     return msgspec.defstruct("WireEntry", specs, **_STRUCT)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from gateway.core.entry_schema import WIRE_COLUMNS, EntryColumn
+from gateway.core.entry_schema import GROUP_COLUMNS, WIRE_COLUMNS, EntryColumn
 from gateway.core.values import SLUG, UUID
 
 _REFS = {UUID: "#/$defs/uuid", SLUG: "#/$defs/slug"}
@@ -64,7 +64,7 @@ def _column(column: EntryColumn) -> dict[str, Any]:
 
 
 def _group(group: str) -> dict[str, Any]:
-    parts = [column for column in WIRE_COLUMNS if column.group == group]
+    parts = GROUP_COLUMNS[group]
     return {
         "oneOf": [
             {"type": "null"},

@@ -124,7 +124,7 @@ def from_columns(values: Mapping[Any, Any]) -> Entry:
         if column.group is None:
             arguments[column.name] = _from_plain(column, values[column.name])
     for group, kind in _GROUPS.items():
-        parts = {c.key: values[c.name] for c in ENTRY_COLUMNS if c.group == group}
+        parts = {c.key: values[c.name] for c in GROUP_COLUMNS[group]}
         present = any(value is not None for value in parts.values())
         arguments[group] = kind(**{k: v or "" for k, v in parts.items()}) if present else None
     return Entry(**arguments)
