@@ -93,7 +93,7 @@ class _Parts:
     server: uvicorn.Server
     client: MqttClient | None
     publisher: Publisher | None
-    remote: RemoteDocuments | None
+    remote: RemoteDocuments
 
 
 class Gateway:
@@ -126,8 +126,7 @@ class Gateway:
         )
         try:
             if parts.client is not None:
-                if parts.remote is not None:
-                    parts.remote.subscribe(parts.client, loop)
+                parts.remote.subscribe(parts.client, loop)
                 parts.client.start()
             async with asyncio.TaskGroup() as tasks:
                 workers = [tasks.create_task(parts.server.serve(), name="web")]
@@ -135,7 +134,7 @@ class Gateway:
                     workers.append(
                         tasks.create_task(parts.publisher.run(self.stop_event), name="sync")
                     )
-                if parts.remote is not None:
+                if parts.client is not None:
                     workers.append(
                         tasks.create_task(parts.remote.run(self.stop_event), name="remote")
                     )
@@ -156,6 +155,7 @@ class Gateway:
         self.stop_event.set()
 
     def _build(self) -> _Parts:
+        from gateway.bundles import GateBundles
         from gateway.export import database_url
         from gateway.service.guard_actions import GuardActions
         from gateway.service.manual_entries import ManualEntries
@@ -218,20 +218,18 @@ class Gateway:
             status_list=lambda: status_list.current,
             lists_issued_at=lambda: lists_issued_at(trust, status_list),
         )
-        remote = (
-            RemoteDocuments(
-                settings=settings,
-                topics=topics,
-                trust=trust,
-                trust_path=settings.storage.trust_list_path(),
-                status=status_list,
-                status_path=settings.storage.status_list_path(),
-                policy=policy,
-                on_policy_change=publisher.refresh_state if publisher else lambda: None,
-            )
-            if client is not None
-            else None
+        remote = RemoteDocuments(
+            settings=settings,
+            topics=topics,
+            trust=trust,
+            trust_path=settings.storage.trust_list_path(),
+            status=status_list,
+            status_path=settings.storage.status_list_path(),
+            policy=policy,
+            policy_path=settings.storage.policy_path(),
+            on_policy_change=publisher.refresh_state if publisher else lambda: None,
         )
+        remote.load_saved_policy()
 
         def status() -> GatewayStatus:
             backlog = store.backlog()
@@ -318,6 +316,9 @@ class Gateway:
                 settings=lambda: settings.model_dump(mode="json"),
                 doctor=run_doctor_checks,
                 logs=log_ring,
+                hand_carry=GateBundles(
+                    settings=settings, store=store, remote=remote, now=self.clock.now
+                ),
                 kiosk_localhost=settings.web.kiosk_localhost,
             )
         )

@@ -47,6 +47,10 @@ class StorageConfig(Section):
     def status_list_path(self) -> Path:
         return self.path.with_name("status.json")
 
+    def policy_path(self) -> Path:
+        """The remote policy in force, kept for a restart without network."""
+        return self.path.with_name("policy.json")
+
 
 class ScannerConfig(Section):
     kind: Literal["camera", "serial", "keyboard", "simulated"]
@@ -254,6 +258,18 @@ class CollectorConfig(Section):
     )
 
 
+class BundleConfig(Section):
+    """Sync by hand (`checkpoint bundle ...`): the gate's [mqtt] certificate signs."""
+
+    collector_cert: Path | None = Field(
+        None, description="the collector's certificate that entries bundles are sealed to"
+    )
+    media: list[Path] = Field(
+        [Path("/media"), Path("/run/media")],
+        description="where USB sticks are mounted (the technician page looks two levels deep)",
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration tree."""
 
@@ -274,6 +290,7 @@ class Settings(BaseSettings):
     mqtt: MqttConfig = MqttConfig()
     web: WebConfig = WebConfig()
     collector: CollectorConfig = CollectorConfig()
+    bundle: BundleConfig = BundleConfig()
 
     @classmethod
     def settings_customise_sources(

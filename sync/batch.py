@@ -128,6 +128,15 @@ class EntriesBatch:
     def revisions(self) -> list[int]:
         return [entry.revision for entry in self.entries]
 
+    def acknowledged(self) -> tuple[list[str], list[int]]:
+        """Ids and revisions to acknowledge once stored: the valid entries, and the refused
+        ones that have an id (they are kept aside, so the gate moves on)."""
+        kept = [(r.id, r.revision or 0) for r in self.refused if r.id is not None]
+        return (
+            self.ids + [entry_id for entry_id, _ in kept],
+            self.revisions + [revision for _, revision in kept],
+        )
+
 
 def decode_batch(payload: bytes) -> EntriesBatch:
     """Validate a batch with one pass of the decoder; a batch with broken entries is looked

@@ -193,10 +193,7 @@ class Collector:
         except SQLAlchemyError as error:
             logger.warning("could not store a batch from %s/%s (not acked): %s", site, gate, error)
             return
-        # Refused entries are kept aside, so they are acknowledged too: the gate moves on.
-        kept = [(r.id, r.revision or 0) for r in batch.refused if r.id is not None]
-        ids = batch.ids + [entry_id for entry_id, _ in kept]
-        revisions = batch.revisions + [revision for _, revision in kept]
+        ids, revisions = batch.acknowledged()
         if ids:
             self._acknowledge(site, gate, ids, revisions)
 

@@ -46,7 +46,9 @@ from sqlmodel import Field, Session, SQLModel
 
 from gateway.core.entry_schema import FIXED_NAMES, GROUP_COLUMNS
 from gateway.core.entry_sql import entry_columns
+from gateway.core.errors import CheckpointError
 from sync.batch import EntriesBatch
+from sync.bundle import EntriesBundle
 from sync.timing import corrected_time
 from sync.wire import StateMessage
 
@@ -87,6 +89,18 @@ REFUSED = Table(
 )
 """Entries a gateway sent that are no valid entry (e.g. a newer gateway's): kept as sent,
 with the reason, for a person to look at; acknowledged, so they do not block the gate."""
+
+BUNDLES = Table(
+    "imported_bundles",
+    CollectorTable.metadata,
+    Column("id", String(36), primary_key=True),
+    Column("site", String, nullable=False),
+    Column("gate", String, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+"""Entries bundles carried in by hand (`sync.bundle`): each is imported once."""
 
 # Set once when an entry is first stored; a later revision changes only the other columns.
 FIXED_COLUMNS = FIXED_NAMES | {"sent_at", "received_at", "corrected_at"}
@@ -194,6 +208,43 @@ def store_batch(
                 for refused in batch.refused
             ],
         )
+
+
+class BundleConflictError(CheckpointError):
+    """A bundle id imported before, now with other content: a replay that was changed."""
+
+
+def store_bundle(
+    session: Session,
+    *,
+    bundle: EntriesBundle,
+    received_at: datetime,
+    key: Sequence[str] = DEFAULT_KEY,
+) -> bool:
+    """Store a bundle's batches as if they had come over MQTT; False (storing nothing) when
+    this very bundle was imported before. The caller commits."""
+    digest = session.execute(
+        select(BUNDLES.c.digest).where(BUNDLES.c.id == bundle.bundle_id)
+    ).scalar_one_or_none()
+    if digest is not None:
+        if digest != bundle.digest:
+            raise BundleConflictError(
+                f"bundle {bundle.bundle_id} was imported before with other content"
+            )
+        return False
+    for batch in bundle.batches:
+        store_batch(session, batch=batch, received_at=received_at, key=key)
+    session.execute(
+        insert(BUNDLES).values(
+            id=bundle.bundle_id,
+            site=bundle.site,
+            gate=bundle.gate,
+            digest=bundle.digest,
+            entries=bundle.count,
+            imported_at=_utc(received_at),
+        )
+    )
+    return True
 
 
 def entry_rows(batch: EntriesBatch, received_at: datetime) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from gateway.core.values import Backlog, DeviceHealth, Scan, ThermalReading
@@ -72,3 +73,42 @@ class Outbox(Protocol):
         ...
 
     def backlog(self) -> Backlog: ...
+
+
+class Exported(NamedTuple):
+    """An entries bundle written: where, and how many entries it holds."""
+
+    path: Path
+    entries: int
+
+
+class Settled(NamedTuple):
+    """A receipt taken: the entries it names, and how many of them were still waiting."""
+
+    bundle_id: str
+    named: int
+    settled: int
+
+
+class HandCarry(Protocol):
+    """Sync by hand on a USB stick, as the technician page offers it."""
+
+    def sticks(self) -> list[Path]:
+        """The USB sticks mounted now."""
+        ...
+
+    def stick_files(self) -> list[Path]:
+        """Receipts and lists bundles on those sticks."""
+        ...
+
+    def export_to(self, stick: Path) -> Exported:
+        """Write an entries bundle onto a mounted stick."""
+        ...
+
+    def settle_file(self, path: Path) -> Settled:
+        """Take a receipt from a stick."""
+        ...
+
+    async def import_lists_file(self, path: Path) -> list[str]:
+        """Take a lists bundle from a stick; a line per document."""
+        ...

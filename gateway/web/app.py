@@ -18,6 +18,7 @@ from gateway.web.i18n import catalog_path
 from gateway.web.origin import SameOriginMiddleware
 from gateway.web.records import GateSync
 from gateway.web.routes import auth, guard, manager, technician
+from gateway.web.routes.technician import BundleRefusedError
 from gateway.web.services import Dashboard, DoctorCheck, WebServices
 
 __all__ = ["Dashboard", "DoctorCheck", "WebServices", "create_app", "create_collector_app"]
@@ -173,6 +174,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EntryNotFoundError)
     async def not_found(request: Request, exc: EntryNotFoundError) -> Response:
         return JSONResponse({"detail": "no-entry", "message": str(exc)}, status_code=404)
+
+    @app.exception_handler(BundleRefusedError)
+    async def bundle_refused(request: Request, exc: BundleRefusedError) -> Response:
+        return JSONResponse({"detail": "bundle-refused", "message": str(exc)}, status_code=400)
 
     @app.exception_handler(NotRecordedError)
     async def not_recorded(request: Request, exc: NotRecordedError) -> Response:

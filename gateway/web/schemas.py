@@ -364,3 +364,38 @@ class LogLinePublic(BaseModel):
     @classmethod
     def from_line(cls, line: LogLine) -> LogLinePublic:
         return cls(at=line.at, level=line.level, logger=line.logger, message=line.message)
+
+
+class StickFilePublic(BaseModel):
+    path: str
+    kind: Literal["receipt", "lists"]
+
+
+class BundlesPublic(BaseModel):
+    """Sync by hand: the USB sticks mounted now and the receipts and lists found on them."""
+
+    available: bool = Field(description="false: this gate has no sync by hand configured")
+    sticks: list[str]
+    files: list[StickFilePublic]
+
+
+class StickIn(BaseModel):
+    stick: str = Field(min_length=1, max_length=4096)
+
+
+class StickFileIn(BaseModel):
+    file: str = Field(min_length=1, max_length=4096)
+
+
+class ExportedPublic(BaseModel):
+    file: str
+    entries: int
+
+
+class SettledPublic(BaseModel):
+    named: int = Field(description="entries the receipt names")
+    settled: int = Field(description="of them, the ones still waiting here")
+
+
+class ListsTakenPublic(BaseModel):
+    lines: list[str]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.core.ports import HandCarry
 from gateway.core.values import Entry
 from gateway.service.events import EventBus
 from gateway.service.guard_actions import GuardActions
@@ -56,4 +57,5 @@ class WebServices:
     settings: Callable[[], Mapping[str, Any]] = dict  # the config in force, as plain values
     doctor: Callable[[], Sequence[DoctorCheck]] | None = None
     logs: LogRing | None = None
+    hand_carry: HandCarry | None = None  # sync by hand on USB sticks, when set up
     kiosk_localhost: bool = True  # the verdict view is open without sign-in on this computer

@@ -205,7 +205,12 @@ def test_collector_tables_mirror_the_gateway_columns_in_their_own_metadata(tmp_p
         at_collector = {"sent_at", "received_at", "corrected_at"}
         assert collector_columns == gateway_columns - local | at_collector
         assert CollectorTable.metadata is not SQLModel.metadata
-        assert set(CollectorTable.metadata.tables) == {"entries", "gates", "refused_entries"}
+        assert set(CollectorTable.metadata.tables) == {
+            "entries",
+            "gates",
+            "refused_entries",
+            "imported_bundles",
+        }
         assert "gates" not in SQLModel.metadata.tables
     finally:
         engine.dispose()

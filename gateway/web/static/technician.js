@@ -102,6 +102,44 @@ async function loadLogs() {
   if (stick) $("logs").scrollTop = $("logs").scrollHeight;
 }
 
+// Sync by hand: write a bundle onto a USB stick, take back its receipt and the lists.
+async function loadSticks() {
+  const result = await api("GET", "/api/bundles");
+  if (!result.ok) return handle(result);
+  const { sticks, files } = result.data;
+  $("no-sticks").hidden = sticks.length > 0;
+  $("sticks").replaceChildren(...sticks.map((stick) => el("tr", { dataset: { stick } },
+    el("td", {}, stick),
+    el("td", {}, button("technician.write_bundle", () => bundleAction("/api/bundles/export", { stick }))),
+  )));
+  $("stick-files").replaceChildren(...files.map((f) => el("tr", { dataset: { file: f.path, kind: f.kind } },
+    el("td", {}, f.path),
+    el("td", {}, f.kind === "receipt"
+      ? button("technician.take_receipt", () => bundleAction("/api/bundles/receipt", { file: f.path }))
+      : button("technician.take_lists", () => bundleAction("/api/bundles/lists", { file: f.path }))),
+  )));
+}
+
+function button(key, onClick) {
+  const b = el("button", { type: "button", class: "primary" }, t(key));
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+async function bundleAction(path, body) {
+  const out = $("bundle-result");
+  out.dataset.outcome = "busy";
+  out.textContent = t("technician.bundle_busy");
+  const result = await api("POST", path, body);
+  if (result.status === 401) return handle(result);
+  out.dataset.outcome = result.ok ? "done" : "refused";
+  if (!result.ok) out.textContent = t("technician.bundle_refused", { why: result.data.message || result.data.detail });
+  else if ("entries" in result.data) out.textContent = t("technician.bundle_written", result.data);
+  else if ("settled" in result.data) out.textContent = t("technician.receipt_taken", result.data);
+  else out.textContent = result.data.lines.join("; ");
+  loadSticks();
+}
+
 function handle(result) {
   if (result.status === 401) location.href = "/login?next=/technician";
 }
@@ -112,7 +150,8 @@ async function main() {
   if (me.ok && me.data.name) $("who").textContent = t("common.signed_in_as", { name: me.data.name });
   $("sign-out").addEventListener("click", () => signOut());
   $("run-doctor").addEventListener("click", runDoctor);
-  await Promise.all([loadStatus(), loadConfig(), loadLogs()]);
+  $("find-sticks").addEventListener("click", loadSticks);
+  await Promise.all([loadStatus(), loadConfig(), loadLogs(), loadSticks()]);
   setInterval(loadStatus, DEVICE_REFRESH_MS);
   setInterval(loadLogs, LOG_REFRESH_MS);
   runDoctor();
