@@ -41,6 +41,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from psycopg import sql
 
+from gateway.clock import uuid7
 from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, Entry, NewEntry
 from gateway.storage import entries as entry_access
 from gateway.storage.store import EntryStore
@@ -48,9 +49,9 @@ from harness.broker import Broker
 from harness.postgres import Postgres
 from harness.sync import RunningPublisher, collected_ids
 from harness.waiting import wait_until
-from sync.batch import decode_batch, encode_batch, encode_wire_batch
+from sync.batch import encode_batch, encode_wire_batch
 from sync.topics import Topics
-from sync.wire import decode_ack, encode_ack
+from sync.wire import decode_ack
 
 PREFIX = "checkpoint/v1"
 SITE = "bench"
@@ -61,13 +62,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def passage(index: int, gate: str) -> NewEntry:
+    at = START + timedelta(seconds=index)
     return NewEntry(
-        id=str(uuid.uuid4()),
+        id=uuid7(at),  # time-ordered, as the gate makes them
         gate=gate,
         site=SITE,
         lane="1",
         direction=Direction.IN,
-        occurred_at=START + timedelta(seconds=index),
+        occurred_at=at,
         clock_synced=True,
         boot_id="9a7c1d2e-3f40-4b5c-8d6e-7f8091a2b3c4",
         monotonic_ns=5_000_000_000_000 + index * 1_000_000,
@@ -177,26 +179,21 @@ def database(cluster: Postgres, name: str) -> str:
     return cluster.url.rsplit("/", 1)[0] + f"/{name}"
 
 
-class InstantAcker:
-    """Acknowledges every batch of one gate as soon as it arrives, storing nothing."""
-
-    def __init__(self, port: int, topics: Topics) -> None:
-        self._ack_topic = topics.ack
-        self._client = _client(port, "bench-instant-acker")
-        self._client.on_message = self._on_batch
-        subscribed = threading.Event()
-        self._client.on_subscribe = lambda *_: subscribed.set()
-        self._client.subscribe(topics.entries, qos=1)
-        if not subscribed.wait(10):
-            raise TimeoutError("the instant acker could not subscribe")
-
-    def _on_batch(self, client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        batch = decode_batch(bytes(message.payload))
-        client.publish(self._ack_topic, encode_ack(batch.ids, batch.revisions), qos=1)
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+@contextmanager
+def instant_acker(port: int, topics: Topics, workdir: Path) -> Iterator[None]:
+    """A stand-in collector process that acks every batch at once and stores nothing."""
+    ready = workdir / "acker-ready"
+    command = [
+        sys.executable, "-m", "harness.instant_acker",
+        str(port), topics.entries, topics.ack, str(ready),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO)
+    try:
+        wait_until(ready.exists, what="the instant acker", timeout=30)
+        yield
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def gateway_side(broker: Broker, workdir: Path, count: int) -> float:
@@ -204,16 +201,15 @@ def gateway_side(broker: Broker, workdir: Path, count: int) -> float:
     topics = Topics(PREFIX, SITE, "gate-alone")
     store = EntryStore.open(workdir / "gateway-alone.db")
     fill(store, count, topics.gate)
-    acker = InstantAcker(broker.port, topics)
     try:
-        started = time.perf_counter()
-        running = RunningPublisher(store, broker, topics, batch_size=BATCH, window=WINDOW)
-        running.start()
-        wait_until(lambda: running.publisher.acked >= count, what="the drain", timeout=3600)
-        elapsed = time.perf_counter() - started
-        running.stop()
+        with instant_acker(broker.port, topics, workdir):
+            started = time.perf_counter()
+            running = RunningPublisher(store, broker, topics, batch_size=BATCH, window=WINDOW)
+            running.start()
+            wait_until(lambda: running.publisher.acked >= count, what="the drain", timeout=3600)
+            elapsed = time.perf_counter() - started
+            running.stop()
     finally:
-        acker.close()
         store.close()
     return count / elapsed
 

@@ -134,7 +134,7 @@ class GateBundles:
             data, ca=ca, site=self._settings.gate.site, gate=self._settings.gate.id, now=now
         )
         settled = (
-            self._store.mark_synced(ids=receipt.ids, at=now, revisions=receipt.revisions)
+            self._store.mark_synced(ids=receipt.ids, revisions=receipt.revisions)
             if receipt.ids
             else 0
         )

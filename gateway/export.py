@@ -13,11 +13,11 @@ from typing import IO, Any
 
 from sqlalchemy import MetaData, Table, create_engine, select
 
-from gateway.core.entry_schema import WIRE_COLUMNS
+from gateway.core.entry_schema import ENTRY_COLUMNS
 
 # The column contract of DESIGN 4.2: these first, then the rest of the entry.
 FIRST = ("id", "seq", "gate", "site", "occurred_at", "direction", "decision")
-COLUMNS = (*FIRST, *(c.name for c in WIRE_COLUMNS if c.name not in FIRST))
+COLUMNS = (*FIRST, *(c.name for c in ENTRY_COLUMNS if c.name not in FIRST))
 
 
 def database_url(value: str | Path) -> str:

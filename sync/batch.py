@@ -15,7 +15,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from gateway.core.entry_schema import GROUP_COLUMNS, WIRE_COLUMNS, EntryColumn, wire_json
+from gateway.core.entry_schema import ENTRY_COLUMNS, GROUP_COLUMNS, EntryColumn, wire_json
 from gateway.core.values import SLUG, UUID, Entry
 from sync.wire import SCHEMA_VERSION, SendClock, WireError, dumps
 
@@ -54,7 +54,7 @@ def _field(name: str, kind: Any, column: EntryColumn) -> tuple[Any, ...]:
 
 def _entry_struct() -> type[msgspec.Struct]:
     specs: list[tuple[Any, ...]] = []
-    for column in WIRE_COLUMNS:
+    for column in ENTRY_COLUMNS:
         if column.group is None:
             specs.append(_field(column.name, _wire_type(column), column))
         elif column is GROUP_COLUMNS[column.group][0]:
@@ -119,6 +119,7 @@ class EntriesBatch:
     sent_monotonic_ns: int | None
     entries: list[Any]  # WireEntry
     refused: list[RefusedEntry]
+    raw: list[msgspec.Raw]  # each valid entry's JSON as it came, in the order of `entries`
 
     @property
     def ids(self) -> list[str]:
@@ -143,7 +144,7 @@ def decode_batch(payload: bytes) -> EntriesBatch:
     at again entry by entry."""
     try:
         whole = _WHOLE.decode(payload)
-        return _batch(whole, whole.entries, [])
+        return _batch(whole, whole.entries, [], _LOOSE.decode(payload).entries)
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
     try:
@@ -151,17 +152,22 @@ def decode_batch(payload: bytes) -> EntriesBatch:
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise WireError(f"invalid entries batch: {_reason(error)}") from None
     entries: list[Any] = []
+    raws: list[msgspec.Raw] = []
     refused: list[RefusedEntry] = []
     for index, raw in enumerate(loose.entries):
         try:
             entries.append(_ONE.decode(raw))
+            raws.append(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             refused.append(_refusal(index, bytes(raw), f"entries.{index}{_reason(error, '')}"))
-    return _batch(loose, entries, refused)
+    return _batch(loose, entries, refused, raws)
 
 
 def _batch(
-    envelope: _Envelope[Any], entries: list[Any], refused: list[RefusedEntry]
+    envelope: _Envelope[Any],
+    entries: list[Any],
+    refused: list[RefusedEntry],
+    raw: list[msgspec.Raw],
 ) -> EntriesBatch:
     return EntriesBatch(
         site=envelope.site,
@@ -171,6 +177,7 @@ def _batch(
         sent_monotonic_ns=envelope.sent_monotonic_ns,
         entries=entries,
         refused=refused,
+        raw=raw,
     )
 
 

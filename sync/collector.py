@@ -1,9 +1,10 @@
 """Community-server side of sync: store every batch idempotently, then acknowledge it.
 
 The network thread only queues messages (stamped with their arrival time); one named worker
-thread validates them, writes each batch in one transaction and publishes the ack only after
-the commit. A batch that is invalid or cannot be stored is not acknowledged, so the gateway
-sends it again; a collector that dies between commit and ack causes only that resend.
+thread validates them, writes the batches waiting together in one transaction (group commit)
+and publishes their acks only after the commit. A batch that is invalid or cannot be stored
+is not acknowledged, so the gateway sends it again; a collector that dies between commit and
+ack causes only those resends.
 
 Several collectors share the load through one MQTT 5 shared subscription; each needs its own
 client id. By default a collector's session ends with its connection (`session_expiry_s` 0):
@@ -20,12 +21,13 @@ import queue
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from sync.batch import decode_batch
+from sync.batch import EntriesBatch, decode_batch
 from sync.collector_store import (
     create_collector_engine,
     create_tables,
@@ -51,6 +53,15 @@ SESSION_EXPIRY_S = 0
 
 # A message and the collector's clock when it arrived; None stops the worker.
 _Arrival = tuple[Message, datetime] | None
+# At most this many batches waiting in the inbox are stored in one transaction.
+GROUP_BATCHES = 16
+
+
+class _Received(NamedTuple):
+    """A valid entries batch and when it arrived."""
+
+    batch: EntriesBatch
+    received_at: datetime
 
 
 def _utc_now() -> datetime:
@@ -139,46 +150,54 @@ class Collector:
         self._inbox.put((message, self._clock()))
 
     def _work(self, engine: Engine, key: tuple[str, ...]) -> None:
-        while (arrival := self._inbox.get()) is not None:
-            message, received_at = arrival
+        stopping = False
+        while not stopping:
+            arrivals = [self._inbox.get()]
+            # Group commit: the batches waiting now are stored in one transaction.
+            while len(arrivals) < GROUP_BATCHES and not self._inbox.empty():
+                arrivals.append(self._inbox.get_nowait())
+            received: list[_Received] = []
+            for arrival in arrivals:
+                if arrival is None:
+                    stopping = True
+                    continue
+                try:
+                    if (batch := self._handle(engine, *arrival)) is not None:
+                        received.append(batch)
+                except Exception:
+                    logger.exception("failed to handle a message on %s", arrival[0].topic)
             try:
-                self._handle(engine, key, message, received_at)
+                self._store(engine, key, received)
             except Exception:
-                logger.exception("failed to handle a message on %s", message.topic)
+                logger.exception("failed to store %d batches", len(received))
 
-    def _handle(
-        self, engine: Engine, key: tuple[str, ...], message: Message, received_at: datetime
-    ) -> None:
+    def _handle(self, engine: Engine, message: Message, received_at: datetime) -> _Received | None:
+        """A valid entries batch to store, or None (a state message is stored here)."""
         try:
             address = parse_topic(message.topic, prefix=self._prefix)
         except TopicError as error:
             logger.warning("ignored a message: %s", error)
-            return
+            return None
         if address.gate is None:
-            return
+            return None
         if address.kind is TopicKind.ENTRIES:
-            self._handle_batch(engine, key, message, received_at, address.site, address.gate)
-        elif address.kind is TopicKind.STATE:
+            return self._checked_batch(message, received_at, address.site, address.gate)
+        if address.kind is TopicKind.STATE:
             self._handle_state(engine, message, received_at, address.site, address.gate)
+        return None
 
-    def _handle_batch(
-        self,
-        engine: Engine,
-        key: tuple[str, ...],
-        message: Message,
-        received_at: datetime,
-        site: str,
-        gate: str,
-    ) -> None:
+    def _checked_batch(
+        self, message: Message, received_at: datetime, site: str, gate: str
+    ) -> _Received | None:
         try:
             batch = decode_batch(message.payload)
         except WireError as error:
             logger.warning("rejected a batch on %s: %s", message.topic, error)
-            return
+            return None
         strangers = {(e.site, e.gate) for e in batch.entries} - {(site, gate)}
         if (batch.site, batch.gate) != (site, gate) or strangers:
             logger.warning("rejected a batch on %s: site/gate differ from the topic", message.topic)
-            return
+            return None
         for refused in batch.refused:
             logger.warning(
                 "refused entry %s from %s/%s, kept aside: %s",
@@ -187,15 +206,31 @@ class Collector:
                 gate,
                 refused.reason,
             )
+        return _Received(batch, received_at)
+
+    def _store(self, engine: Engine, key: tuple[str, ...], received: list[_Received]) -> None:
+        """Store the batches in one transaction, then acknowledge each. If that fails, each
+        is tried alone, so one batch that cannot be stored never holds back the others."""
+        if not received:
+            return
         try:
             with Session(engine) as session, session.begin():
-                store_batch(session, batch=batch, received_at=received_at, key=key)
+                for item in received:
+                    store_batch(session, batch=item.batch, received_at=item.received_at, key=key)
         except SQLAlchemyError as error:
-            logger.warning("could not store a batch from %s/%s (not acked): %s", site, gate, error)
+            if len(received) > 1:
+                for item in received:
+                    self._store(engine, key, [item])
+                return
+            batch = received[0].batch
+            logger.warning(
+                "could not store a batch from %s/%s (not acked): %s", batch.site, batch.gate, error
+            )
             return
-        ids, revisions = batch.acknowledged()
-        if ids:
-            self._acknowledge(site, gate, ids, revisions)
+        for item in received:
+            ids, revisions = item.batch.acknowledged()
+            if ids:
+                self._acknowledge(item.batch.site, item.batch.gate, ids, revisions)
 
     def _acknowledge(self, site: str, gate: str, ids: list[str], revisions: list[int]) -> None:
         """Tell the gate these revisions of these entries are stored (only after the commit)."""

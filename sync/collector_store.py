@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
     select,
     text,
 )
@@ -44,7 +45,7 @@ from sqlalchemy.orm import registry
 from sqlalchemy.sql.elements import TextClause
 from sqlmodel import Field, Session, SQLModel
 
-from gateway.core.entry_schema import FIXED_NAMES, GROUP_COLUMNS
+from gateway.core.entry_schema import ENTRY_COLUMNS, FIXED_NAMES, GROUP_COLUMNS
 from gateway.core.entry_sql import entry_columns
 from gateway.core.errors import CheckpointError
 from sync.batch import EntriesBatch
@@ -62,7 +63,7 @@ class CollectorTable(SQLModel, registry=collector_registry):
 ENTRIES = Table(
     "entries",
     CollectorTable.metadata,
-    *entry_columns(local=False),
+    *entry_columns(),
     Column("sent_at", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     # occurred_at on the collector's clock, for entries of a gate whose clock was not
@@ -187,11 +188,10 @@ def store_batch(
 
     `key` is the table's primary key (`entry_key`). The caller commits.
     """
-    rows = entry_rows(batch, received_at)
-    if rows and session.get_bind().dialect.name == "postgresql":
-        session.execute(_bulk_upsert(tuple(key)), {"rows": msgspec.json.encode(rows).decode()})
-    elif rows:
-        session.execute(_upsert(session, key), rows)
+    if batch.entries and session.get_bind().dialect.name == "postgresql":
+        session.execute(_bulk_upsert(tuple(key)), _bulk_parameters(batch, received_at))
+    elif batch.entries:
+        session.execute(_upsert(session, key), entry_rows(batch, received_at))
     if batch.refused:
         session.execute(
             insert(REFUSED),
@@ -287,17 +287,57 @@ def _upsert(session: Session, key: Sequence[str]) -> Insert:
     )
 
 
+def _bulk_parameters(batch: EntriesBatch, received_at: datetime) -> dict[str, str]:
+    """The batch's entries as they came (validated JSON, passed on unparsed) and the times the
+    collector adds; `corrected_at` only for the entries of a gate without a synchronised clock."""
+    corrected = {
+        entry.id: time.isoformat()
+        for entry in batch.entries
+        if not entry.clock_synced
+        and (time := corrected_time(entry, batch, received_at)) is not None
+    }
+    return {
+        "entries": (b"[%s]" % b",".join(batch.raw)).decode(),
+        "corrected": msgspec.json.encode(corrected).decode(),
+        "sent_at": _utc(batch.sent_at).isoformat(),
+        "received_at": _utc(received_at).isoformat(),
+    }
+
+
 @functools.cache
 def _bulk_upsert(key: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: the whole batch in one statement, its rows passed as one JSON array and
-    turned into records by the server (one parse, one plan, one executor run)."""
+    """PostgreSQL: the whole batch in one statement. Its entries' wire JSON is turned into
+    records by the server (one parse, one plan, one executor run); a value object becomes its
+    columns, a field an older gateway leaves out takes its default, and an id sent twice is
+    stored in its highest revision."""
     dialect = postgresql.dialect()
+
+    def sql_type(name: str) -> str:
+        return str(ENTRIES.c[name].type.compile(dialect=dialect))
+
+    record = [f"{c.name} {sql_type(c.name)}" for c in ENTRY_COLUMNS if c.group is None]
+    record += [f"{group} json" for group in GROUP_COLUMNS]
+    taken: dict[str, str] = {"corrected_at": "CAST(c.value AS timestamptz)"}
+    taken |= {name: f"CAST(:{name} AS timestamptz)" for name in ("sent_at", "received_at")}
+    for column in ENTRY_COLUMNS:
+        if column.group is not None:
+            part = f"r.{column.group} ->> '{column.key}'"
+            taken[column.name] = f"CAST({part} AS {sql_type(column.name)})"
+        elif column.rules.wire_default not in (..., None):
+            default = literal(column.rules.wire_default).compile(
+                dialect=dialect, compile_kwargs={"literal_binds": True}
+            )
+            taken[column.name] = f"COALESCE(r.{column.name}, {default})"
+        else:
+            taken[column.name] = f"r.{column.name}"
     names = [column.name for column in ENTRIES.columns]
-    typed = ", ".join(f"{c.name} {c.type.compile(dialect=dialect)}" for c in ENTRIES.columns)
     changes = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in FIXED_COLUMNS)
     return text(
         f"INSERT INTO entries ({', '.join(names)}) "
-        f"SELECT {', '.join(names)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({typed}) "
+        f"SELECT DISTINCT ON (r.id) {', '.join(taken[name] for name in names)} "
+        f"FROM json_to_recordset(CAST(:entries AS json)) AS r({', '.join(record)}) "
+        "LEFT JOIN json_each_text(CAST(:corrected AS json)) AS c ON c.key = r.id "
+        f"ORDER BY r.id, {taken['revision']} DESC "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {changes} "
         "WHERE entries.revision < EXCLUDED.revision"
     )

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from gateway.core.entry_schema import GROUP_COLUMNS, WIRE_COLUMNS, EntryColumn
+from gateway.core.entry_schema import ENTRY_COLUMNS, GROUP_COLUMNS, EntryColumn
 from gateway.core.values import SLUG, UUID
 
 _REFS = {UUID: "#/$defs/uuid", SLUG: "#/$defs/slug"}
@@ -20,7 +20,7 @@ def entry_schema() -> dict[str, Any]:
     """The `entry` definition of the entries batch schema."""
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for column in WIRE_COLUMNS:
+    for column in ENTRY_COLUMNS:
         name = column.group or column.name
         if name in properties:
             continue

@@ -279,9 +279,7 @@ class Publisher:
 
     def _mark_synced(self, newest: dict[str, int]) -> int:
         """Settle acked entries in the outbox (in a worker thread); how many were pending."""
-        return self._outbox.mark_synced(
-            ids=list(newest), revisions=list(newest.values()), at=self._clock()
-        )
+        return self._outbox.mark_synced(ids=list(newest), revisions=list(newest.values()))
 
     def _resend_overdue(self, now: float) -> None:
         for batch in self._batches:

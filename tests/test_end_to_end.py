@@ -139,7 +139,8 @@ def test_scans_reach_the_collector_exactly_once_and_are_synced_only_after_ack(ga
     assert all(v["decision"] == "admit" for v in watcher.shown())
     # No collector yet: sent, but nobody acknowledged, so nothing is marked synced.
     time.sleep(1.0)
-    assert rows(gate.db, "SELECT count(*) FROM entries WHERE synced_at IS NOT NULL") == [(0,)]
+    waiting = rows(gate.db, "SELECT count(*) FROM outbox")
+    assert waiting == rows(gate.db, "SELECT count(*) FROM entries")
     assert rows(gate.db, "SELECT count(*) FROM outbox") == [(20,)]
 
     gate.collector.start()
@@ -149,7 +150,7 @@ def test_scans_reach_the_collector_exactly_once_and_are_synced_only_after_ack(ga
     shown = sorted(str(v["id"]) for v in watcher.shown())
     ids = collector_ids(gate)
     assert sorted(ids) == shown  # every entry, exactly once
-    assert rows(gate.db, "SELECT count(*) FROM entries WHERE synced_at IS NULL") == [(0,)]
+    assert rows(gate.db, "SELECT count(*) FROM outbox") == [(0,)]
     watcher.stop()
 
 

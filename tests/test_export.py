@@ -45,7 +45,6 @@ def test_csv_has_the_contract_columns_and_every_entry(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     header = result.stdout.splitlines()[0]
     assert header.startswith("id,seq,gate,site,occurred_at,direction,decision,")
-    assert "synced_at" not in header  # local-only fields stay local
     rows = read_csv(result.stdout)
     assert [int(r["seq"]) for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0]["subject_label"] == "张*华 3-2-501"

@@ -39,10 +39,6 @@ class EntryColumn:
     key: str = ""  # its name inside the group ("by"), or on the wire when ungrouped
 
     @property
-    def wire(self) -> bool:
-        return not self.rules.local
-
-    @property
     def fixed(self) -> bool:
         return self.rules.fixed
 
@@ -92,7 +88,6 @@ def _columns() -> tuple[tuple[EntryColumn, ...], dict[str, type]]:
 
 
 ENTRY_COLUMNS, _GROUPS = _columns()
-WIRE_COLUMNS = tuple(column for column in ENTRY_COLUMNS if column.wire)
 COLUMN_NAMES = tuple(column.name for column in ENTRY_COLUMNS)
 FIXED_NAMES = frozenset(column.name for column in ENTRY_COLUMNS if column.fixed)
 GROUP_COLUMNS = {
@@ -131,9 +126,9 @@ def from_columns(values: Mapping[Any, Any]) -> Entry:
 
 
 def wire_document(entry: Entry) -> dict[str, Any]:
-    """The entry as it travels to the community server: local-only fields left out."""
+    """The entry as it travels to the community server."""
     document: dict[str, Any] = {}
-    for column in WIRE_COLUMNS:
+    for column in ENTRY_COLUMNS:
         if column.group is None:
             document[column.name] = _to_wire(getattr(entry, column.name))
         elif column.group not in document:

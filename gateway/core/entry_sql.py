@@ -31,9 +31,8 @@ def column_type(column: EntryColumn) -> TypeEngine[Any]:
     return _TYPES[column.type]
 
 
-def entry_columns(*, local: bool) -> list[Column[Any]]:
-    """New `Column`s of every entry field (with the gateway-only ones if `local`); `id` is
-    the primary key."""
+def entry_columns() -> list[Column[Any]]:
+    """New `Column`s of every entry field; `id` is the primary key."""
     return [
         Column(
             column.name,
@@ -42,5 +41,4 @@ def entry_columns(*, local: bool) -> list[Column[Any]]:
             nullable=column.nullable,
         )
         for column in ENTRY_COLUMNS
-        if local or column.wire
     ]

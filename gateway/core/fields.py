@@ -16,8 +16,8 @@ class Rules:
     """What a field must hold beyond its type, and where it goes.
 
     `pattern`, `min_length`, `max_length` and `minimum` constrain it on the wire; `big` makes
-    an integer 64-bit in tables; `fixed` means a later revision never changes it; `local`
-    keeps it on the gateway; `wire_default` makes it optional on the wire (it came later).
+    an integer 64-bit in tables; `fixed` means a later revision never changes it;
+    `wire_default` makes it optional on the wire (it came later).
     """
 
     pattern: str | None = None
@@ -26,7 +26,6 @@ class Rules:
     minimum: int | None = None
     big: bool = False
     fixed: bool = False
-    local: bool = False
     wire_default: Any = ...
     description: str = ""
 

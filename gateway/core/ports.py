@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -63,9 +62,7 @@ class Outbox(Protocol):
         """Unsynced entries with `seq` above `after_seq`, in `seq` order."""
         ...
 
-    def mark_synced(
-        self, *, ids: Sequence[str], at: datetime, revisions: Sequence[int] | None = None
-    ) -> int:
+    def mark_synced(self, *, ids: Sequence[str], revisions: Sequence[int] | None = None) -> int:
         """Mark these entries acknowledged; returns how many were still pending.
 
         With `revisions` (one per id), only entries whose own revision is no newer.

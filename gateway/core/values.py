@@ -186,7 +186,6 @@ class Entry(NewEntry):
             ),
         ),
     )
-    synced_at: datetime | None = field(default=None, metadata=rules(local=True))
 
 
 @dataclass(frozen=True, slots=True)

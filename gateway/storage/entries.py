@@ -8,13 +8,15 @@ on the way out.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlmodel import Session
 
 from gateway.core.entry_schema import COLUMN_NAMES, from_columns, to_columns, wire_json
@@ -34,15 +36,13 @@ from gateway.storage.tables import ENTRIES, OUTBOX, CounterRow
 ENTRY_SEQ = "entry_seq"
 _NEW_FIELDS = tuple(spec.name for spec in fields(NewEntry))
 
-# The outbox rows an ack names, in a revision no newer than the one the collector stored;
-# `acked` is a JSON object: entry id -> revision stored.
-_ACKED = (
-    text(
-        "SELECT outbox.entry_id FROM json_each(:acked) AS acked "
-        "JOIN outbox ON outbox.entry_id = acked.key WHERE outbox.revision <= acked.value"
-    )
-    .columns(entry_id=String)
-    .subquery()
+_PENDING = "SELECT seq, entry_id, revision, wire FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
+# Settling an ack: the outbox rows it names, in a revision no newer than the one the
+# collector stored, leave the outbox (by rowid); the parameter is a JSON object of
+# entry id -> revision stored.
+_SETTLE = (
+    "DELETE FROM outbox WHERE seq IN (SELECT outbox.seq FROM json_each(?) AS acked "
+    "JOIN outbox ON outbox.entry_id = acked.key WHERE outbox.revision <= acked.value)"
 )
 
 
@@ -75,8 +75,15 @@ def add_entry(session: Session, *, entry: NewEntry) -> Entry:
     return recorded
 
 
-def salvage_rows(session: Session, *, rows: Sequence[dict[str, object]], highest_seq: int) -> int:
-    """Re-record entry rows read from a damaged database, keeping ids, seqs and sync state.
+def salvage_rows(
+    session: Session,
+    *,
+    rows: Sequence[dict[str, object]],
+    highest_seq: int,
+    synced: Collection[int],
+) -> int:
+    """Re-record entry rows read from a damaged database, keeping ids and seqs; only the
+    seqs in `synced` (known to be synced there) stay out of the outbox.
 
     The sequence continues above `highest_seq`, so no number handed out before is reused.
     Columns a damaged file of an older schema lacks take their defaults.
@@ -86,15 +93,13 @@ def salvage_rows(session: Session, *, rows: Sequence[dict[str, object]], highest
     for raw in rows:
         values: dict[str, Any] = {name: raw.get(name) for name in COLUMN_NAMES}
         values["revision"] = values["revision"] or 0
-        if isinstance(values["synced_at"], str):
-            values["synced_at"] = datetime.fromisoformat(values["synced_at"])
         if isinstance(values["occurred_at"], str):
             values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
         entry = from_columns(values)
         if _row(session, entry.id) is not None:
             continue
         session.execute(_INSERT_ENTRY, to_columns(entry))
-        if entry.synced_at is None:
+        if entry.seq not in synced:
             _queue(session, entry)
         highest = max(highest, entry.seq)
         count += 1
@@ -141,7 +146,7 @@ def amend_entry(
 def amend(session: Session, *, entry_id: str, changes: Mapping[str, Any]) -> Entry:
     """Change an entry's fields as a new revision (queued to be synced again)."""
     current = get_entry(session, entry_id=entry_id)
-    amended = replace(current, **changes, revision=current.revision + 1, synced_at=None)
+    amended = replace(current, **changes, revision=current.revision + 1)
     session.execute(update(ENTRIES).where(ENTRIES.c.id == entry_id).values(to_columns(amended)))
     _queue(session, amended)
     return amended
@@ -181,26 +186,16 @@ def _row(session: Session, entry_id: str) -> Mapping[Any, Any] | None:
     return session.execute(select(ENTRIES).where(ENTRIES.c.id == entry_id)).mappings().first()
 
 
-def pending(session: Session, *, after_seq: int, limit: int) -> list[OutboxItem]:
+def pending(cursor: DBAPICursor, *, after_seq: int, limit: int) -> list[OutboxItem]:
     """Unacknowledged entries above `after_seq`, in `seq` order, as their wire JSON."""
-    rows = session.execute(
-        select(OUTBOX.c.seq, OUTBOX.c.entry_id, OUTBOX.c.revision, OUTBOX.c.wire)
-        .where(OUTBOX.c.seq > after_seq)
-        .order_by(OUTBOX.c.seq)
-        .limit(limit)
-    )
-    return [OutboxItem._make(row) for row in rows]
+    cursor.execute(_PENDING, (after_seq, limit))
+    return [OutboxItem._make(row) for row in cursor.fetchall()]
 
 
 def mark_synced(
-    session: Session,
-    *,
-    ids: Sequence[str],
-    at: datetime,
-    revisions: Sequence[int] | None = None,
+    connection: Connection, *, ids: Sequence[str], revisions: Sequence[int] | None = None
 ) -> int:
-    """Mark acknowledged entries synced (their outbox rows go with them); how many were
-    still pending.
+    """Mark acknowledged entries synced (their outbox rows go); how many were still pending.
 
     With `revisions` (one per id), an entry is settled only if the acknowledged revision is
     at least its own: a guard's newer revision stays queued. One statement, whatever the
@@ -211,11 +206,8 @@ def mark_synced(
         acked[entry_id] = max(revision, acked.get(entry_id, revision))
     if not acked:
         return 0
-    settled = session.execute(
-        update(ENTRIES).where(ENTRIES.c.id.in_(select(_ACKED.c.entry_id))).values(synced_at=at),
-        {"acked": json.dumps(acked)},
-    )
-    return int(settled.rowcount)  # type: ignore[attr-defined]
+    settled = connection.exec_driver_sql(_SETTLE, (json.dumps(acked),))
+    return int(settled.rowcount)
 
 
 def backlog(session: Session) -> Backlog:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from gateway.storage.engine import StorageError
-from gateway.storage.tables import ENTRIES
+from gateway.storage.tables import ENTRIES, OUTBOX
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +21,11 @@ _SIDE_FILES = ("-wal", "-shm")
 
 
 def purge_synced(session: Session, *, before: datetime) -> int:
-    """Delete synced entries that occurred before `before`. Unsynced entries are never touched."""
+    """Delete synced entries (none in the outbox) that occurred before `before`. Unsynced
+    entries are never touched."""
+    waiting = select(OUTBOX.c.seq).where(OUTBOX.c.seq == ENTRIES.c.seq)
     result = session.execute(
-        delete(ENTRIES).where(ENTRIES.c.synced_at.is_not(None), ENTRIES.c.occurred_at < before)
+        delete(ENTRIES).where(ENTRIES.c.occurred_at < before, ~waiting.exists())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -90,6 +92,7 @@ class Salvage:
 
     rows: list[dict[str, object]]
     highest_seq: int  # the highest sequence number the damaged file shows was handed out
+    synced: frozenset[int] = frozenset()  # seqs of the rows known to be synced there
 
 
 def salvage(damaged: Path) -> Salvage:
@@ -117,10 +120,24 @@ def salvage(damaged: Path) -> Salvage:
             continue
         if value and value[0] is not None:
             highest = max(highest, int(value[0]))
+    synced = _synced_seqs(connection, rows)
     connection.close()
     rows.sort(key=lambda row: int(str(row["seq"])))
     highest = max([highest, *(int(str(row["seq"])) for row in rows)])
-    return Salvage(rows, highest)
+    return Salvage(rows, highest, synced)
+
+
+def _synced_seqs(connection: sqlite3.Connection, rows: list[dict[str, object]]) -> frozenset[int]:
+    """The rows known to be synced: marked so (schemas before 0005), or absent from a readable
+    outbox. When in doubt an entry counts as unsynced: sending it again is harmless."""
+    seqs = {int(str(row["seq"])) for row in rows}
+    if rows and "synced_at" in rows[0]:
+        return frozenset(int(str(r["seq"])) for r in rows if r["synced_at"] is not None)
+    try:
+        waiting = {int(seq) for (seq,) in connection.execute("SELECT seq FROM outbox")}
+    except sqlite3.Error:
+        return frozenset()
+    return frozenset(seqs - waiting)
 
 
 def _integrity_problem(database: Path) -> str | None:

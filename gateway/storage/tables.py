@@ -12,10 +12,9 @@ from gateway.core.entry_sql import entry_columns
 ENTRIES = Table(
     "entries",
     SQLModel.metadata,
-    *entry_columns(local=True),
+    *entry_columns(),
     Index("ix_entries_seq", "seq", unique=True),
     Index("ix_entries_decision", "decision"),
-    Index("ix_entries_synced_at", "synced_at"),
     Index("ix_entries_occurred_at", "occurred_at"),
     Index("ix_entries_subject", "subject", "occurred_at"),
 )
@@ -31,10 +30,10 @@ OUTBOX = Table(
     Column("wire", LargeBinary, nullable=True),
     Index("ix_outbox_entry_id", "entry_id", unique=True),
 )
-"""Entries not yet acknowledged by the collector, in the revision waiting to be sent.
+"""Entries not yet acknowledged by the collector, in the revision waiting to be sent: an
+entry is synced when it has no row here.
 
-Written in the entry's transaction. A trigger (migration 0004) drops an entry's row when the
-entry is marked synced.
+Written in the entry's transaction; an ack deletes the rows it settles.
 """
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import create_engine, inspect
 from gateway.core.entry_schema import (
     COLUMN_NAMES,
     ENTRY_COLUMNS,
-    WIRE_COLUMNS,
     from_columns,
     to_columns,
     wire_json,
@@ -32,7 +31,6 @@ from tests.sync.conftest import new_entry
 
 REPO = Path(__file__).resolve().parents[2]
 AT_COLLECTOR = {"sent_at", "received_at", "corrected_at"}
-LOCAL = {column.name for column in ENTRY_COLUMNS if not column.wire}
 
 
 def recorded(**changes: object) -> Entry:
@@ -46,7 +44,6 @@ def test_the_columns_are_the_entry_fields_with_value_objects_flattened() -> None
     flattened = [n for name in names for n in ([f"{name}_by", f"{name}_reason"] if name == "override" else [name])]  # fmt: skip  # noqa: E501
 
     assert list(COLUMN_NAMES) == flattened
-    assert {"synced_at"} == LOCAL
 
 
 def test_columns_round_trip_an_entry() -> None:
@@ -77,7 +74,7 @@ def test_the_collector_table_is_the_wire_columns_and_its_receive_times(tmp_path:
     finally:
         engine.dispose()
 
-    expected = {c.name for c in WIRE_COLUMNS} | AT_COLLECTOR
+    expected = {c.name for c in ENTRY_COLUMNS} | AT_COLLECTOR
     assert created == expected == {c.name for c in COLLECTOR_ENTRIES.columns}
 
 
@@ -107,7 +104,7 @@ def test_the_wire_form_is_what_the_decoder_and_the_schema_name() -> None:
 
 
 def test_the_export_has_every_wire_column_once_the_contracts_first() -> None:
-    assert sorted(EXPORT_COLUMNS) == sorted(c.name for c in WIRE_COLUMNS)
+    assert sorted(EXPORT_COLUMNS) == sorted(c.name for c in ENTRY_COLUMNS)
     assert EXPORT_COLUMNS[:7] == (
         "id",
         "seq",

@@ -26,7 +26,7 @@ def test_confirmed_green_admits_and_is_queued_again(tmp_path: Path) -> None:
         new_entry(code_check=CodeCheck.UNVERIFIABLE, code_status=CodeStatus.UNKNOWN,
                   decision=Decision.REFER, reasons=("code-unverified",))
     )  # fmt: skip
-    store.mark_synced(ids=[entry.id], at=entry.occurred_at)
+    store.mark_synced(ids=[entry.id])
     changed: list[Entry] = []
     result = asyncio.run(
         actions(store, changed).confirm_colour(

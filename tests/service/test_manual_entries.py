@@ -118,7 +118,7 @@ def test_a_normal_handheld_reading_clears_a_high_camera_reading(tmp_path: Path) 
     entry = parts.store.record(
         new_entry(decision=Decision.REFER, reasons=("fever-remeasure",), temperature_c=38.1)
     )
-    parts.store.mark_synced(ids=[entry.id], at=NOW)
+    parts.store.mark_synced(ids=[entry.id])
     changed, events = parts.run(parts.manual.handheld_reading(entry_id=entry.id, celsius=36.7))
     assert isinstance(changed, Entry)
     assert changed.decision is Decision.ADMIT

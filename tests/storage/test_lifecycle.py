@@ -30,7 +30,7 @@ def test_purge_removes_only_old_synced_entries(tmp_path: Path) -> None:
     old_synced = store.record(new_entry(occurred_at=NOW - timedelta(days=40)))
     old_unsynced = store.record(new_entry(occurred_at=NOW - timedelta(days=400)))
     new_synced = store.record(new_entry(occurred_at=NOW - timedelta(days=1)))
-    store.mark_synced(ids=[old_synced.id, new_synced.id], at=NOW)
+    store.mark_synced(ids=[old_synced.id, new_synced.id])
     assert store.purge(now=NOW, retention_days=28) == 1
     left = {e.id for e in store.recent(limit=10)}
     assert left == {old_unsynced.id, new_synced.id}
@@ -47,7 +47,7 @@ def test_purged_digests_leave_the_files(tmp_path: Path) -> None:
         store.record(new_entry(payload_digest=d, occurred_at=NOW - timedelta(days=60))).id
         for d in digests
     ]
-    store.mark_synced(ids=ids, at=NOW)
+    store.mark_synced(ids=ids)
     with store.engine.connect() as connection:  # everything into the main file first
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     assert digests[7].encode() in path.read_bytes()
@@ -84,7 +84,7 @@ def test_damaged_database_is_kept_aside_and_its_entries_recovered(tmp_path: Path
     path = tmp_path / "g.db"
     store = EntryStore.open(path)
     entries = [store.record(new_entry()) for _ in range(30)]
-    store.mark_synced(ids=[e.id for e in entries[:10]], at=NOW)
+    store.mark_synced(ids=[e.id for e in entries[:10]])
     with store.engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()

@@ -87,14 +87,11 @@ def test_outbox_pending_and_ack(tmp_path: Path) -> None:
     assert [e.seq for e in store.pending(after_seq=3, limit=10)] == [4, 5]
     assert store.backlog().count == 5
     assert store.backlog().oldest == T0
-    acked = store.mark_synced(ids=[entries[0].id, entries[2].id], at=T0)
+    acked = store.mark_synced(ids=[entries[0].id, entries[2].id])
     assert acked == 2
-    assert store.mark_synced(ids=[entries[0].id], at=T0) == 0  # a duplicate ack is harmless
+    assert store.mark_synced(ids=[entries[0].id]) == 0  # a duplicate ack is harmless
     assert [e.seq for e in store.pending(after_seq=0, limit=10)] == [2, 4, 5]
     assert store.backlog().oldest == T0 + timedelta(seconds=1)
-    synced = {e.id: e.synced_at for e in store.recent(limit=10)}
-    assert synced[entries[0].id] == T0
-    assert synced[entries[1].id] is None
 
 
 def test_an_ack_of_an_older_revision_leaves_the_newer_one_queued(tmp_path: Path) -> None:
@@ -103,13 +100,11 @@ def test_an_ack_of_an_older_revision_leaves_the_newer_one_queued(tmp_path: Path)
     with store.transaction(write=True) as session:
         amend_entry(session, entry_id=first.id, decision=Decision.ADMIT, reasons=["handheld"])
 
-    assert store.mark_synced(ids=[first.id, second.id], at=T0, revisions=[0, 0]) == 1
+    assert store.mark_synced(ids=[first.id, second.id], revisions=[0, 0]) == 1
     assert [e.id for e in store.pending(after_seq=0, limit=10)] == [first.id]
-    assert store.get(first.id).synced_at is None
     # The same id twice in one ack (a resend and the new revision): the newest counts.
-    assert store.mark_synced(ids=[first.id, first.id], at=T0, revisions=[1, 0]) == 1
+    assert store.mark_synced(ids=[first.id, first.id], revisions=[1, 0]) == 1
     assert store.backlog().count == 0
-    assert store.get(first.id).synced_at == T0
 
 
 def test_duplicate_entry_id_is_refused_and_nothing_half_written(tmp_path: Path) -> None:
@@ -150,7 +145,7 @@ def test_concurrent_writers_and_readers_never_fail(tmp_path: Path) -> None:
 
     def acknowledge() -> None:
         pending = store.pending(after_seq=0, limit=20)
-        store.mark_synced(ids=[e.id for e in pending], at=T0)
+        store.mark_synced(ids=[e.id for e in pending])
 
     def read() -> None:
         store.backlog()

@@ -98,7 +98,7 @@ def test_previous_schema_is_upgraded_with_entries_intact(tmp_path: Path) -> None
         assert entry.subject_label == "张*华 3-2-501"
         assert entry.payload_digest == f"{seq:02x}" * 32
         assert entry.temperature_c == 36.6
-        assert (entry.synced_at is not None) == (synced_at is not None)
+        assert (entry_id in pending) == (synced_at is None)
     assert pending == [ROWS[1][0], ROWS[2][0]]
     assert backlog.count == 2
 

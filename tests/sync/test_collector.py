@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -25,6 +26,7 @@ from sync.collector_store import (
     engine_url,
     gate_states,
 )
+from sync.mqtt import Message
 from sync.topics import Topics
 from sync.wire import decode_ack
 from tests.support.mqtt import Capture
@@ -95,6 +97,27 @@ def test_a_broken_entry_is_logged_and_acknowledged_without_blocking_the_good_one
         assert f"refused entry {entries[1].id}" in caplog.text
         assert "entries.1.direction" in caplog.text and "sideways" not in caplog.text
     finally:
+        capture.close()
+
+
+@pytest.mark.postgres
+def test_batches_stored_together_are_stored_alone_when_one_of_them_fails(
+    broker: Broker, store: EntryStore, topics: Topics, postgres_url: str
+) -> None:
+    first, second = record(store, 3), record(store, 3, first=4)
+    # Valid on the wire, but PostgreSQL keeps no NUL in text: this batch cannot be stored.
+    unstorable = dataclasses.replace(record(store, 1, first=3)[0], subject_label="张\x00华")
+    capture = Capture(broker.port, topics.ack)
+    collector = Collector(postgres_url, "127.0.0.1", broker.port, prefix=PREFIX)
+    for entries in (first, [unstorable], second):  # waiting together: one group
+        collector._arrived(Message(topics.entries, batch_payload(entries), retain=False))
+    collector.start()
+    try:
+        wait_until(lambda: len(acks(capture, topics)) == 2, what="two acks")
+        assert acks(capture, topics) == [[e.id for e in first], [e.id for e in second]]
+        assert sorted(collected_ids(postgres_url)) == sorted(e.id for e in first + second)
+    finally:
+        collector.stop()
         capture.close()
 
 
@@ -201,9 +224,8 @@ def test_collector_tables_mirror_the_gateway_columns_in_their_own_metadata(tmp_p
         gateway_columns = {column.name for column in ENTRIES.columns}
         collector_columns = {c["name"] for c in inspect(engine).get_columns("entries")}
 
-        local = {"synced_at"}
         at_collector = {"sent_at", "received_at", "corrected_at"}
-        assert collector_columns == gateway_columns - local | at_collector
+        assert collector_columns == gateway_columns | at_collector
         assert CollectorTable.metadata is not SQLModel.metadata
         assert set(CollectorTable.metadata.tables) == {
             "entries",

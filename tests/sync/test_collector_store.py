@@ -233,3 +233,29 @@ def test_a_broken_entry_is_kept_aside_and_the_good_ones_are_stored(
     assert (kept.site, kept.gate, kept.entry_id, kept.revision) == (SITE, GATE, entries[0].id, 0)
     assert kept.reason.startswith("entries.0.code_check")
     assert json.loads(kept.payload) == document["entries"][0]
+
+
+def test_an_id_sent_twice_an_older_gateways_entry_and_a_wrong_clock_are_stored_alike(
+    engine: Engine, entries: list[Entry]
+) -> None:
+    first, second = entries
+    guarded = dataclasses.replace(first, revision=1, decision=Decision.DENY, confirmed_by="王")
+    unsynced = dataclasses.replace(second, clock_synced=False)
+    sent_at = RECEIVED - timedelta(seconds=30)
+    document = json.loads(
+        encode_batch(site=SITE, gate=GATE, entries=[guarded, first, unsynced], sent_at=sent_at)
+    )
+    for key in ("revision", "confirmed_by"):  # an older gateway knew neither field
+        del document["entries"][2][key]
+    batch = decode_batch(json.dumps(document).encode())
+
+    with Session(engine) as session, session.begin():
+        store_batch(session, batch=batch, received_at=RECEIVED, key=entry_key(engine))
+
+    one, two = stored(engine)
+    assert (one.id, one.revision, one.decision, one.confirmed_by) == (first.id, 1, "deny", "王")
+    assert one.corrected_at is None
+    assert (two.id, two.revision, two.confirmed_by, two.clock_synced) == (second.id, 0, None, False)
+    # No monotonic time of the same boot: the batch's wall-clock offset (30 s) is applied.
+    assert utc(two.corrected_at) == second.occurred_at + timedelta(seconds=30)
+    assert utc(two.sent_at) == sent_at and utc(two.received_at) == RECEIVED

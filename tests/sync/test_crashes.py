@@ -86,4 +86,4 @@ def test_sigkills_of_gateway_and_broker_lose_nothing_and_duplicate_nothing(
     assert len(stored) == len(set(stored)), "an entry stored twice"
     assert sorted(stored) == sorted(local), "an entry missing at the collector"
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
-    assert query(db, "SELECT count(*) FROM entries WHERE synced_at IS NULL") == [(0,)]
+    assert query(db, "SELECT count(*) FROM outbox") == [(0,)]
