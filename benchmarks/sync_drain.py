@@ -3,14 +3,14 @@
     .venv/bin/python -m benchmarks.sync_drain [--entries 100000] [--ingest 60000] [--json]
 
 1. Backlog drain: `--entries` entries wait in a gateway database (recorded offline); the real
-   publisher (batches of 100, 8 in flight) sends them to one collector process storing into
+   publisher (batches of 100, 16 in flight) sends them to one collector process storing into
    PostgreSQL (fsync on); entries per second until the gateway's backlog is empty.
 2. Its ceiling, measured in the same run: the very same batch payloads published with plain
    paho at QoS 1 (20 in flight, like the gateway's client) and taken by one subscriber.
 3. The gateway's side alone: the same drain acknowledged by a stand-in that stores nothing
    and acks each batch at once (what peers that wait only for the broker's PUBACK measure).
 4. Collector ingest with 1 and with 2 collector processes in the shared subscription: 20
-   simulated gates keep 8 batches each in flight and send the next one on each ack; entries
+   simulated gates keep 16 batches each in flight and send the next one on each ack; entries
    acknowledged per second, all of them stored.
 
 5. Recording at the gate: passages committed one by one, each fsynced, as the service does.
@@ -56,7 +56,7 @@ from sync.wire import decode_ack
 PREFIX = "checkpoint/v1"
 SITE = "bench"
 BATCH = 100
-WINDOW = 8
+WINDOW = 16
 START = datetime(2025, 3, 1, 7, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[1]
 

@@ -32,6 +32,7 @@ def _constrained(base: Any, column: EntryColumn) -> Any:
         "min_length": rules.min_length,
         "max_length": rules.max_length,
         "ge": rules.minimum,
+        "le": rules.maximum if column.type is int else None,
     }
     given: dict[str, Any] = {k: v for k, v in constraints.items() if v is not None}
     return Annotated[base, msgspec.Meta(**given)] if given else base
@@ -140,13 +141,15 @@ class EntriesBatch:
 
 
 def decode_batch(payload: bytes) -> EntriesBatch:
-    """Validate a batch with one pass of the decoder; a batch with broken entries is looked
-    at again entry by entry."""
-    try:
-        whole = _WHOLE.decode(payload)
-        return _batch(whole, whole.entries, [], _LOOSE.decode(payload).entries)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        pass
+    """Validate a batch with one pass of the decoder; a batch with broken entries, or with a
+    NUL character that may be in a string (no database keeps it), is looked at again entry by
+    entry."""
+    if _NUL not in payload:
+        try:
+            whole = _WHOLE.decode(payload)
+            return _batch(whole, whole.entries, [], _LOOSE.decode(payload).entries)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
     try:
         loose = _LOOSE.decode(payload)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
@@ -156,11 +159,30 @@ def decode_batch(payload: bytes) -> EntriesBatch:
     refused: list[RefusedEntry] = []
     for index, raw in enumerate(loose.entries):
         try:
-            entries.append(_ONE.decode(raw))
-            raws.append(raw)
+            entry = _ONE.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             refused.append(_refusal(index, bytes(raw), f"entries.{index}{_reason(error, '')}"))
+            continue
+        if _holds_nul(msgspec.to_builtins(entry)):
+            refused.append(_refusal(index, bytes(raw), f"entries.{index}: {_NUL_REASON}"))
+            continue
+        entries.append(entry)
+        raws.append(raw)
     return _batch(loose, entries, refused, raws)
+
+
+_NUL = b"\\u0000"
+_NUL_REASON = "a string holds a NUL character (\\u0000)"
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(part) for part in value.values())
+    if isinstance(value, list):
+        return any(_holds_nul(part) for part in value)
+    return False
 
 
 def _batch(

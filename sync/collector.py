@@ -1,10 +1,11 @@
 """Community-server side of sync: store every batch idempotently, then acknowledge it.
 
-The network thread only queues messages (stamped with their arrival time); one named worker
-thread validates them, writes the batches waiting together in one transaction (group commit)
-and publishes their acks only after the commit. A batch that is invalid or cannot be stored
-is not acknowledged, so the gateway sends it again; a collector that dies between commit and
-ack causes only those resends.
+The network thread only queues messages (stamped with their arrival time). Two named worker
+threads form a pipeline: one validates the messages, the other writes the batches waiting
+together in one transaction (group commit) and publishes their acks only after the commit,
+so the next batches are validated while the database writes the last ones. A batch that is
+invalid or cannot be stored is not acknowledged, so the gateway sends it again; a collector
+that dies between commit and ack causes only those resends.
 
 Several collectors share the load through one MQTT 5 shared subscription; each needs its own
 client id. By default a collector's session ends with its connection (`session_expiry_s` 0):
@@ -21,19 +22,19 @@ import queue
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from sync.batch import EntriesBatch, decode_batch
+from sync.batch import decode_batch
 from sync.collector_store import (
+    ReceivedBatch,
     create_collector_engine,
     create_tables,
     entry_key,
     save_state,
-    store_batch,
+    store_batches,
 )
 from sync.mqtt import Message, MqttClient, MqttError, MqttSettings, Tls
 from sync.topics import (
@@ -51,17 +52,10 @@ logger = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 0
 
-# A message and the collector's clock when it arrived; None stops the worker.
+# A message and the collector's clock when it arrived; None stops the workers.
 _Arrival = tuple[Message, datetime] | None
-# At most this many batches waiting in the inbox are stored in one transaction.
+# At most this many validated batches waiting are stored in one transaction.
 GROUP_BATCHES = 16
-
-
-class _Received(NamedTuple):
-    """A valid entries batch and when it arrived."""
-
-    batch: EntriesBatch
-    received_at: datetime
 
 
 def _utc_now() -> datetime:
@@ -100,8 +94,9 @@ class Collector:
             client_id=client_id,
         )
         self._inbox: queue.Queue[_Arrival] = queue.Queue()
+        self._valid: queue.Queue[ReceivedBatch | None] = queue.Queue()
         self._engine: Engine | None = None
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         # Batches and entries stored and acknowledged (resent ones included).
         self.batches = 0
         self.entries = 0
@@ -116,10 +111,12 @@ class Collector:
         create_tables(engine)
         self._engine = engine
         key = entry_key(engine)
-        self._worker = threading.Thread(
-            target=self._work, args=(engine, key), name="collector-worker"
-        )
-        self._worker.start()
+        self._workers = [
+            threading.Thread(target=self._validate, args=(engine,), name="collector-validate"),
+            threading.Thread(target=self._write, args=(engine, key), name="collector-write"),
+        ]
+        for worker in self._workers:
+            worker.start()
         # The inbox is unbounded on purpose: each gateway keeps only a small window of batches
         # in flight, and blocking the network thread would stall keepalives for every gate.
         self._client.subscribe(collector_subscription(self._prefix), self._arrived)
@@ -128,10 +125,11 @@ class Collector:
 
     def stop(self) -> None:
         """Finish the queued messages (and their acks), disconnect, close the database."""
-        if self._worker is not None:
+        if self._workers:
             self._inbox.put(None)
-            self._worker.join()
-            self._worker = None
+            for worker in self._workers:
+                worker.join()
+            self._workers = []
         self._client.stop()
         if self._engine is not None:
             self._engine.dispose()
@@ -149,29 +147,33 @@ class Collector:
         # The network thread: stamp and hand on. Waiting in the inbox is not transit time.
         self._inbox.put((message, self._clock()))
 
-    def _work(self, engine: Engine, key: tuple[str, ...]) -> None:
+    def _validate(self, engine: Engine) -> None:
+        """Inbox → valid batches, in arrival order; a state message is stored here."""
+        while (arrival := self._inbox.get()) is not None:
+            try:
+                if (batch := self._handle(engine, *arrival)) is not None:
+                    self._valid.put(batch)
+            except Exception:
+                logger.exception("failed to handle a message on %s", arrival[0].topic)
+        self._valid.put(None)
+
+    def _write(self, engine: Engine, key: tuple[str, ...]) -> None:
+        """Valid batches → database, the ones waiting together (group commit) → acks."""
         stopping = False
         while not stopping:
-            arrivals = [self._inbox.get()]
-            # Group commit: the batches waiting now are stored in one transaction.
-            while len(arrivals) < GROUP_BATCHES and not self._inbox.empty():
-                arrivals.append(self._inbox.get_nowait())
-            received: list[_Received] = []
-            for arrival in arrivals:
-                if arrival is None:
-                    stopping = True
-                    continue
-                try:
-                    if (batch := self._handle(engine, *arrival)) is not None:
-                        received.append(batch)
-                except Exception:
-                    logger.exception("failed to handle a message on %s", arrival[0].topic)
+            waiting = [self._valid.get()]
+            while len(waiting) < GROUP_BATCHES and not self._valid.empty():
+                waiting.append(self._valid.get_nowait())
+            received = [item for item in waiting if item is not None]
+            stopping = len(received) < len(waiting)
             try:
                 self._store(engine, key, received)
             except Exception:
                 logger.exception("failed to store %d batches", len(received))
 
-    def _handle(self, engine: Engine, message: Message, received_at: datetime) -> _Received | None:
+    def _handle(
+        self, engine: Engine, message: Message, received_at: datetime
+    ) -> ReceivedBatch | None:
         """A valid entries batch to store, or None (a state message is stored here)."""
         try:
             address = parse_topic(message.topic, prefix=self._prefix)
@@ -188,7 +190,7 @@ class Collector:
 
     def _checked_batch(
         self, message: Message, received_at: datetime, site: str, gate: str
-    ) -> _Received | None:
+    ) -> ReceivedBatch | None:
         try:
             batch = decode_batch(message.payload)
         except WireError as error:
@@ -206,17 +208,16 @@ class Collector:
                 gate,
                 refused.reason,
             )
-        return _Received(batch, received_at)
+        return ReceivedBatch(batch, received_at)
 
-    def _store(self, engine: Engine, key: tuple[str, ...], received: list[_Received]) -> None:
+    def _store(self, engine: Engine, key: tuple[str, ...], received: list[ReceivedBatch]) -> None:
         """Store the batches in one transaction, then acknowledge each. If that fails, each
         is tried alone, so one batch that cannot be stored never holds back the others."""
         if not received:
             return
         try:
             with Session(engine) as session, session.begin():
-                for item in received:
-                    store_batch(session, batch=item.batch, received_at=item.received_at, key=key)
+                store_batches(session, received, key=key)
         except SQLAlchemyError as error:
             if len(received) > 1:
                 for item in received:

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import (
@@ -176,38 +176,43 @@ def entry_key(engine: Engine) -> tuple[str, ...]:
     return tuple(columns) or DEFAULT_KEY
 
 
-def store_batch(
-    session: Session,
-    *,
-    batch: EntriesBatch,
-    received_at: datetime,
-    key: Sequence[str] = DEFAULT_KEY,
+class ReceivedBatch(NamedTuple):
+    """A valid entries batch and when the collector received it."""
+
+    batch: EntriesBatch
+    received_at: datetime
+
+
+def store_batches(
+    session: Session, received: Sequence[ReceivedBatch], *, key: Sequence[str] = DEFAULT_KEY
 ) -> None:
-    """Upsert the batch's entries in one statement; one stored already is updated only by a
-    higher revision. Refused entries are kept aside as sent.
+    """Upsert the batches' entries (on PostgreSQL in one statement); one stored already is
+    updated only by a higher revision. Refused entries are kept aside as sent.
 
     `key` is the table's primary key (`entry_key`). The caller commits.
     """
-    if batch.entries and session.get_bind().dialect.name == "postgresql":
-        session.execute(_bulk_upsert(tuple(key)), _bulk_parameters(batch, received_at))
-    elif batch.entries:
-        session.execute(_upsert(session, key), entry_rows(batch, received_at))
-    if batch.refused:
-        session.execute(
-            insert(REFUSED),
-            [
-                {
-                    "site": batch.site,
-                    "gate": batch.gate,
-                    "entry_id": refused.id,
-                    "revision": refused.revision,
-                    "reason": refused.reason,
-                    "payload": refused.raw,
-                    "received_at": _utc(received_at),
-                }
-                for refused in batch.refused
-            ],
-        )
+    if session.get_bind().dialect.name == "postgresql":
+        if any(item.batch.entries for item in received):
+            session.execute(_bulk_upsert(tuple(key)), {"entries": _bulk_entries(received)})
+    else:
+        for batch, received_at in received:
+            if batch.entries:
+                session.execute(_upsert(session, key), entry_rows(batch, received_at))
+    refused = [
+        {
+            "site": batch.site,
+            "gate": batch.gate,
+            "entry_id": entry.id,
+            "revision": entry.revision,
+            "reason": entry.reason,
+            "payload": entry.raw,
+            "received_at": _utc(received_at),
+        }
+        for batch, received_at in received
+        for entry in batch.refused
+    ]
+    if refused:
+        session.execute(insert(REFUSED), refused)
 
 
 class BundleConflictError(CheckpointError):
@@ -232,8 +237,7 @@ def store_bundle(
                 f"bundle {bundle.bundle_id} was imported before with other content"
             )
         return False
-    for batch in bundle.batches:
-        store_batch(session, batch=batch, received_at=received_at, key=key)
+    store_batches(session, [ReceivedBatch(batch, received_at) for batch in bundle.batches], key=key)
     session.execute(
         insert(BUNDLES).values(
             id=bundle.bundle_id,
@@ -287,26 +291,30 @@ def _upsert(session: Session, key: Sequence[str]) -> Insert:
     )
 
 
-def _bulk_parameters(batch: EntriesBatch, received_at: datetime) -> dict[str, str]:
-    """The batch's entries as they came (validated JSON, passed on unparsed) and the times the
-    collector adds; `corrected_at` only for the entries of a gate without a synchronised clock."""
-    corrected = {
-        entry.id: time.isoformat()
-        for entry in batch.entries
-        if not entry.clock_synced
-        and (time := corrected_time(entry, batch, received_at)) is not None
-    }
-    return {
-        "entries": (b"[%s]" % b",".join(batch.raw)).decode(),
-        "corrected": msgspec.json.encode(corrected).decode(),
-        "sent_at": _utc(batch.sent_at).isoformat(),
-        "received_at": _utc(received_at).isoformat(),
-    }
+def _bulk_entries(received: Sequence[ReceivedBatch]) -> str:
+    """The batches' entries as they came (validated JSON, passed on unparsed), each with the
+    times the collector adds spliced in; `corrected_at` only for the entries of a gate without
+    a synchronised clock."""
+    spliced: list[bytes] = []
+    for batch, received_at in received:
+        times = b',"sent_at":"%s","received_at":"%s"' % (
+            _utc(batch.sent_at).isoformat().encode(),
+            _utc(received_at).isoformat().encode(),
+        )
+        for entry, raw in zip(batch.entries, batch.raw, strict=True):
+            corrected = None if entry.clock_synced else corrected_time(entry, batch, received_at)
+            body = memoryview(raw)[:-1]  # without the closing brace
+            if corrected is None:
+                spliced.append(b"%s%s}" % (body, times))
+            else:
+                at = _utc(corrected).isoformat().encode()
+                spliced.append(b'%s%s,"corrected_at":"%s"}' % (body, times, at))
+    return (b"[%s]" % b",".join(spliced)).decode()
 
 
 @functools.cache
 def _bulk_upsert(key: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: the whole batch in one statement. Its entries' wire JSON is turned into
+    """PostgreSQL: the batches in one statement. Their entries' wire JSON is turned into
     records by the server (one parse, one plan, one executor run); a value object becomes its
     columns, a field an older gateway leaves out takes its default, and an id sent twice is
     stored in its highest revision."""
@@ -317,8 +325,8 @@ def _bulk_upsert(key: tuple[str, ...]) -> TextClause:
 
     record = [f"{c.name} {sql_type(c.name)}" for c in ENTRY_COLUMNS if c.group is None]
     record += [f"{group} json" for group in GROUP_COLUMNS]
-    taken: dict[str, str] = {"corrected_at": "CAST(c.value AS timestamptz)"}
-    taken |= {name: f"CAST(:{name} AS timestamptz)" for name in ("sent_at", "received_at")}
+    record += [f"{name} timestamptz" for name in ("sent_at", "received_at", "corrected_at")]
+    taken = {name: f"r.{name}" for name in ("sent_at", "received_at", "corrected_at")}
     for column in ENTRY_COLUMNS:
         if column.group is not None:
             part = f"r.{column.group} ->> '{column.key}'"
@@ -336,7 +344,6 @@ def _bulk_upsert(key: tuple[str, ...]) -> TextClause:
         f"INSERT INTO entries ({', '.join(names)}) "
         f"SELECT DISTINCT ON (r.id) {', '.join(taken[name] for name in names)} "
         f"FROM json_to_recordset(CAST(:entries AS json)) AS r({', '.join(record)}) "
-        "LEFT JOIN json_each_text(CAST(:corrected AS json)) AS c ON c.key = r.id "
         f"ORDER BY r.id, {taken['revision']} DESC "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {changes} "
         "WHERE entries.revision < EXCLUDED.revision"

@@ -56,6 +56,7 @@ def _column(column: EntryColumn) -> dict[str, Any]:
         "minLength": rules.min_length,
         "maxLength": rules.max_length,
         "minimum": rules.minimum,
+        "maximum": rules.maximum if column.type is int else None,
     }
     given = {key: value for key, value in constraints.items() if value is not None}
     if column.nullable and kind == "string" and not given:

@@ -29,6 +29,11 @@ class Rules:
     wire_default: Any = ...
     description: str = ""
 
+    @property
+    def maximum(self) -> int:
+        """The largest integer its column holds (a signed 64- or 32-bit integer)."""
+        return 2**63 - 1 if self.big else 2**31 - 1
+
 
 RULES = "rules"
 

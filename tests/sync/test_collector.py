@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import Session, SQLModel
 
 from gateway.core.values import Entry
@@ -105,10 +105,17 @@ def test_batches_stored_together_are_stored_alone_when_one_of_them_fails(
     broker: Broker, store: EntryStore, topics: Topics, postgres_url: str
 ) -> None:
     first, second = record(store, 3), record(store, 3, first=4)
-    # Valid on the wire, but PostgreSQL keeps no NUL in text: this batch cannot be stored.
-    unstorable = dataclasses.replace(record(store, 1, first=3)[0], subject_label="张\x00华")
+    unstorable = dataclasses.replace(record(store, 1, first=3)[0], subject_label="unstorable")
     capture = Capture(broker.port, topics.ack)
     collector = Collector(postgres_url, "127.0.0.1", broker.port, prefix=PREFIX)
+    # A batch valid on the wire that the database refuses (a constraint of the site's own).
+    engine = create_collector_engine(postgres_url)
+    create_tables(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            text("ALTER TABLE entries ADD CHECK (subject_label IS DISTINCT FROM 'unstorable')")
+        )
+    engine.dispose()
     for entries in (first, [unstorable], second):  # waiting together: one group
         collector._arrived(Message(topics.entries, batch_payload(entries), retain=False))
     collector.start()

@@ -23,12 +23,13 @@ from sync.collector_store import (
 )
 from sync.collector_store import (
     REFUSED,
+    ReceivedBatch,
     create_collector_engine,
     create_tables,
     entry_key,
     gate_states,
     save_state,
-    store_batch,
+    store_batches,
 )
 from sync.wire import SendClock, decode_state
 from tests.sync.conftest import GATE, SITE, new_entry
@@ -78,8 +79,8 @@ def save(engine: Engine, batch: list[Entry], *, received_at: datetime = RECEIVED
         clock=SendClock(boot_id="b", monotonic_ns=1),
     )
     with Session(engine) as session, session.begin():
-        store_batch(
-            session, batch=decode_batch(payload), received_at=received_at, key=entry_key(engine)
+        store_batches(
+            session, [ReceivedBatch(decode_batch(payload), received_at)], key=entry_key(engine)
         )
 
 
@@ -225,7 +226,7 @@ def test_a_broken_entry_is_kept_aside_and_the_good_ones_are_stored(
     batch = decode_batch(json.dumps(document).encode())
 
     with Session(engine) as session, session.begin():
-        store_batch(session, batch=batch, received_at=RECEIVED, key=entry_key(engine))
+        store_batches(session, [ReceivedBatch(batch, RECEIVED)], key=entry_key(engine))
 
     assert [row.id for row in stored(engine)] == [entries[1].id]
     with Session(engine) as session:
@@ -250,7 +251,7 @@ def test_an_id_sent_twice_an_older_gateways_entry_and_a_wrong_clock_are_stored_a
     batch = decode_batch(json.dumps(document).encode())
 
     with Session(engine) as session, session.begin():
-        store_batch(session, batch=batch, received_at=RECEIVED, key=entry_key(engine))
+        store_batches(session, [ReceivedBatch(batch, RECEIVED)], key=entry_key(engine))
 
     one, two = stored(engine)
     assert (one.id, one.revision, one.decision, one.confirmed_by) == (first.id, 1, "deny", "王")
@@ -259,3 +260,26 @@ def test_an_id_sent_twice_an_older_gateways_entry_and_a_wrong_clock_are_stored_a
     # No monotonic time of the same boot: the batch's wall-clock offset (30 s) is applied.
     assert utc(two.corrected_at) == second.occurred_at + timedelta(seconds=30)
     assert utc(two.sent_at) == sent_at and utc(two.received_at) == RECEIVED
+
+
+def test_batches_stored_together_keep_their_own_times_and_the_highest_revision(
+    engine: Engine, entries: list[Entry]
+) -> None:
+    first, second = entries
+    guarded = dataclasses.replace(first, revision=2, decision=Decision.DENY)
+    early, late = RECEIVED - timedelta(minutes=2), RECEIVED - timedelta(minutes=1)
+    batches = [
+        ReceivedBatch(
+            decode_batch(encode_batch(site=SITE, gate=GATE, entries=chosen, sent_at=sent_at)),
+            sent_at + timedelta(seconds=1),
+        )
+        for chosen, sent_at in (([guarded, second], early), ([first], late))
+    ]
+
+    with Session(engine) as session, session.begin():
+        store_batches(session, batches, key=entry_key(engine))
+
+    one, two = stored(engine)
+    assert (one.id, one.revision, one.decision) == (first.id, 2, "deny")
+    assert utc(one.sent_at) == early and utc(one.received_at) == early + timedelta(seconds=1)
+    assert (two.id, utc(two.sent_at)) == (second.id, early)

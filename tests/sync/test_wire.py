@@ -173,6 +173,10 @@ BAD_ENTRIES: dict[str, tuple[str, Callable[[Document], None]]] = {
     "empty lane": ("entries.1.lane", lambda e: e.update(lane="")),
     "negative revision": ("entries.1.revision", lambda e: e.update(revision=-1)),
     "revision as string": ("entries.1.revision", lambda e: e.update(revision="2")),
+    "revision past 32 bits": ("entries.1.revision", lambda e: e.update(revision=2**31)),
+    "monotonic time past 64 bits": (
+        "entries.1.monotonic_ns", lambda e: e.update(monotonic_ns=2**63)
+    ),
 }  # fmt: skip
 
 
@@ -192,6 +196,22 @@ def test_a_broken_entry_is_refused_alone_with_the_reason(
     assert refused.index == 1 and where in refused.reason
     assert json.loads(refused.raw) == broken["entries"][1]
     assert (refused.id, refused.revision) == (batch["entries"][1]["id"], 0) or "revision" in where
+
+
+@pytest.mark.parametrize("field", ["subject_label", "lane", "reasons", "override"])
+def test_an_entry_with_a_nul_character_is_refused_as_no_database_keeps_it(
+    batch: Document, field: str
+) -> None:
+    nul = "张\x00华"
+    values = {"reasons": [nul], "override": {"by": nul, "reason": "x"}}
+    batch["entries"][0][field] = values.get(field, nul)
+    batch["entries"][1]["subject_label"] = "a literal \\u0000 is only text"
+
+    decoded = decode_batch(json.dumps(batch).encode())
+
+    (refused,) = decoded.refused
+    assert refused.index == 0 and "NUL" in refused.reason and "张" not in refused.reason
+    assert decoded.ids == [entry["id"] for entry in batch["entries"][1:]]
 
 
 def test_a_refused_entry_without_a_readable_id_cannot_be_named(batch: Document) -> None:

@@ -19,7 +19,13 @@ from gateway.core.values import CodeStatus, Decision, Direction, Entry
 from gateway.web.collector_app import CollectorDashboard
 from harness.ports import free_port
 from sync.batch import decode_batch, encode_batch
-from sync.collector_store import create_collector_engine, create_tables, save_state, store_batch
+from sync.collector_store import (
+    ReceivedBatch,
+    create_collector_engine,
+    create_tables,
+    save_state,
+    store_batches,
+)
 from sync.wire import StateMessage
 from tests.storage.test_store import new_entry
 from tests.web.conftest import screenshots
@@ -47,7 +53,7 @@ def dashboard(tmp_path: Path) -> Iterator[CollectorDashboard]:
             batch = decode_batch(
                 encode_batch(site="xiaojiang", gate=gate, entries=entries, sent_at=NOW)
             )
-            store_batch(session, batch=batch, received_at=NOW)
+            store_batches(session, [ReceivedBatch(batch, NOW)])
         online = StateMessage.model_validate_json(
             json.dumps({"state": "online", "version": "0.1.0", "backlog": 2,
                         "oldest_unsynced": NOW.isoformat(), "devices": {}})
