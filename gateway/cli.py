@@ -281,10 +281,11 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from gateway import cli_bundle, cli_codes, cli_ops, cli_sync
+    from gateway import cli_bundle, cli_codes, cli_lookups, cli_ops, cli_sync
 
     cli_bundle.register(app)
     cli_codes.register(app)
+    cli_lookups.register(app)
     cli_ops.register(app)
     cli_sync.register(app)
 

@@ -18,6 +18,7 @@ from typing import Annotated, NoReturn
 import segno
 import typer
 
+from gateway import credentials
 from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.formats import code_formats
@@ -188,6 +189,21 @@ def check(
             shown = ", ".join(value) if isinstance(value, list) else value
             typer.echo(f"{name:<11} {'-' if shown in (None, '') else shown}")
     raise typer.Exit(0 if credential.verified else 1)
+
+
+def code_holder(
+    text: str, *, trust: Path | None, secret_file: Path | None, config: Path | None
+) -> str:
+    """The pseudonym the gates store for the holder of a code's text, read as the gates read
+    it (the config's trust list and site secret unless given). The text is kept nowhere."""
+    settings = _settings(config)
+    if secret_file is None and settings is not None:
+        secret_file = credentials.site_secret_file(settings.codes.site_secret_file)
+    formats = code_formats(TrustStore(_trust_list(trust, settings)), secret=_secret(secret_file))
+    credential = read_code(text.strip().encode(), formats, datetime.now(UTC))
+    if credential.subject is None:
+        _fail(f"this code names no person the gates would know ({credential.check.value})", 2)
+    return credential.subject
 
 
 def _trust_list(path: Path | None, settings: Settings | None) -> TrustList:

@@ -71,7 +71,9 @@ ENTRIES = Table(
     Column("corrected_at", DateTime(timezone=True), nullable=True),
     Index("ix_entries_site_gate_seq", "site", "gate", "seq"),
     Index("ix_entries_occurred_at", "occurred_at"),
-    Index("ix_entries_decision", "decision"),
+    # Who went in and out (gateway.lookups): a person's passages, and a gate's.
+    Index("ix_entries_subject", "subject", "occurred_at"),
+    Index("ix_entries_site_gate_occurred_at", "site", "gate", "occurred_at"),
 )
 """Entries as received from the gateways (their columns: `gateway.core.entry_schema`);
 `seq` is per gateway, so not unique here."""
@@ -162,12 +164,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create missing tables; an existing `entries` table (e.g. partitioned) is kept."""
+    """Create missing tables and the `entries` indexes a newer collector added; an existing
+    `entries` table (e.g. partitioned) is kept."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Collectors starting together would race to create the same tables.
             connection.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK)))
         CollectorTable.metadata.create_all(connection)
+        present = {index["name"] for index in inspect(connection).get_indexes("entries")}
+        for index in ENTRIES.indexes:
+            if index.name not in present:
+                index.create(connection)
 
 
 def entry_key(engine: Engine) -> tuple[str, ...]:

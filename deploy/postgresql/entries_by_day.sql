@@ -49,7 +49,9 @@ CREATE TABLE entries (
 
 CREATE INDEX ix_entries_site_gate_seq ON entries (site, gate, seq);
 CREATE INDEX ix_entries_occurred_at ON entries (occurred_at);
-CREATE INDEX ix_entries_decision ON entries (decision);
+-- Who went in and out (`checkpoint trace | contacts`): a person's passages, and a gate's.
+CREATE INDEX ix_entries_subject ON entries (subject, occurred_at);
+CREATE INDEX ix_entries_site_gate_occurred_at ON entries (site, gate, occurred_at);
 
 CREATE TABLE entries_default PARTITION OF entries DEFAULT;
 

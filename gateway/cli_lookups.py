@@ -1,0 +1,263 @@
+"""`checkpoint trace | contacts | absent`: who went in and out, on any gateway or collector
+database. Every lookup is written to that database's audit log: who, when, whom
+(pseudonym) and why; a lookup of a person needs a reason."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import IO, Annotated, Any, NoReturn
+
+import typer
+
+from gateway.cli_codes import code_holder
+from gateway.export import database_url
+from gateway.lookups import (
+    DEFAULT_WINDOW_MIN,
+    Absence,
+    Contact,
+    LookupFailed,
+    Lookups,
+    Passage,
+    columns,
+    plain,
+)
+from gateway.storage.access_db import AccessDatabase
+from gateway.storage.audit import add_audit
+
+_DEFAULT_DAYS = 14
+
+Database = Annotated[
+    str | None,
+    typer.Option(help="a gateway or collector database URL or SQLite path (default: the config's)"),
+]
+Config = Annotated[Path | None, typer.Option("--config", "-c", help="config file")]
+Code = Annotated[
+    str | None,
+    typer.Option("--code", help="the person's code as scanned; turned into their pseudonym"),
+]
+Subject = Annotated[str | None, typer.Option("--subject", help="the person's pseudonym")]
+From = Annotated[
+    str | None, typer.Option("--from", help=f"first day, YYYY-MM-DD (default {_DEFAULT_DAYS} back)")
+]
+To = Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD (default today)")]
+Reason = Annotated[str, typer.Option("--reason", help="why this person is looked up (audited)")]
+By = Annotated[str | None, typer.Option("--by", help="who looks (default: the login name)")]
+Format = Annotated[str, typer.Option("--format", help="table, csv or xlsx")]
+Output = Annotated[Path | None, typer.Option("--output", "-o", help="file to write")]
+Trust = Annotated[Path | None, typer.Option("--trust", help="trust list to read --code with")]
+Secret = Annotated[
+    Path | None, typer.Option("--secret-file", help="site secret to read a health code with")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("trace")(trace)
+    app.command("contacts")(contacts)
+    app.command("absent")(absent)
+
+
+def trace(
+    reason: Reason,
+    code: Code = None,
+    subject: Subject = None,
+    date_from: From = None,
+    date_to: To = None,
+    by: By = None,
+    fmt: Format = "table",
+    output: Output = None,
+    database: Database = None,
+    trust: Trust = None,
+    secret_file: Secret = None,
+    config: Config = None,
+) -> None:
+    """Every passage of one person at every gate, as a timeline."""
+    _check_output(fmt, output)
+    _check_reason(reason)
+    person = _person(code, subject, trust, secret_file, config)
+    start, end = _span(date_from, date_to)
+    url = _url(database, config)
+    passages = _look(url, lambda found: found.trace(person, start, end))
+    _audit(url, by, "trace", f"{person} {start.date()}..{end.date()} ({len(passages)})", reason)
+    _write(passages, Passage, fmt, output)
+
+
+def contacts(
+    reason: Reason,
+    code: Code = None,
+    subject: Subject = None,
+    date_from: From = None,
+    date_to: To = None,
+    window_min: Annotated[
+        int, typer.Option("--window-min", min=1, max=24 * 60, help="minutes before and after")
+    ] = DEFAULT_WINDOW_MIN,
+    by: By = None,
+    fmt: Format = "table",
+    output: Output = None,
+    database: Database = None,
+    trust: Trust = None,
+    secret_file: Secret = None,
+    config: Config = None,
+) -> None:
+    """Everyone who passed the same gate within ±N minutes of one person's passages."""
+    _check_output(fmt, output)
+    _check_reason(reason)
+    person = _person(code, subject, trust, secret_file, config)
+    start, end = _span(date_from, date_to)
+    url = _url(database, config)
+    found = _look(url, lambda found: found.contacts(person, start, end, window_min=window_min))
+    span = f"{start.date()}..{end.date()} ±{window_min} min"
+    _audit(url, by, "contacts", f"{person} {span} ({len(found)})", reason)
+    _write(found, Contact, fmt, output)
+
+
+def absent(
+    days: Annotated[int, typer.Option("--days", min=1, help="not seen for more than N days")] = 3,
+    reason: Annotated[str, typer.Option("--reason", help="why (audited)")] = "",
+    by: By = None,
+    fmt: Format = "table",
+    output: Output = None,
+    database: Database = None,
+    config: Config = None,
+) -> None:
+    """Persons not seen for more than N days, and persons last seen going out."""
+    _check_output(fmt, output)
+    url = _url(database, config)
+    found = _look(url, lambda lookups: lookups.absent(days=days, now=datetime.now(UTC)))
+    _audit(url, by, "absent", f"--days {days} ({len(found)})", reason)
+    _write(found, Absence, fmt, output)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"checkpoint: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _check_output(fmt: str, output: Path | None) -> None:
+    if fmt not in ("table", "csv", "xlsx"):
+        _fail(f"--format must be table, csv or xlsx, not {fmt!r}", 2)
+    if fmt == "xlsx" and output is None:
+        _fail("--format xlsx needs --output FILE", 2)
+
+
+def _person(
+    code: str | None,
+    subject: str | None,
+    trust: Path | None,
+    secret_file: Path | None,
+    config: Path | None,
+) -> str:
+    if (code is None) == (subject is None):
+        _fail("give exactly one of --code and --subject", 2)
+    if subject is not None:
+        if not subject.strip():
+            _fail("--subject is empty", 2)
+        return subject.strip()
+    return code_holder(code or "", trust=trust, secret_file=secret_file, config=config)
+
+
+def _span(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:
+    """UTC days, inclusive: their first and last instants."""
+    last = _day(date_to) or datetime.now(UTC).date()
+    first = _day(date_from) or last - timedelta(days=_DEFAULT_DAYS)
+    if first > last:
+        _fail("--from is after --to", 2)
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    return start, datetime.combine(last, time.max, tzinfo=UTC)
+
+
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"not a date (YYYY-MM-DD): {value!r}", 2)
+
+
+def _url(database: str | None, config: Path | None) -> str:
+    if database:
+        return database_url(database)
+    from gateway.config import config_path, load_settings
+    from gateway.core.errors import ConfigError
+
+    try:
+        return database_url(load_settings(config_path(config)).storage.path)
+    except ConfigError as exc:
+        _fail(f"configuration error\n{exc}", 2)
+
+
+def _look(url: str, lookup: Any) -> Any:
+    try:
+        lookups = Lookups(url)
+    except LookupFailed as exc:
+        _fail(str(exc), 1)
+    try:
+        return lookup(lookups)
+    except LookupFailed as exc:
+        _fail(str(exc), 1)
+    finally:
+        lookups.close()
+
+
+def _check_reason(reason: str) -> None:
+    if not reason.strip():
+        _fail("--reason is required: say why this person is looked up", 2)
+
+
+def _audit(url: str, by: str | None, action: str, whom: str, reason: str) -> None:
+    """Who, when, whom and why, before anything is shown."""
+    detail = f"{whom}; reason: {' '.join(reason.split())}" if reason.strip() else whom
+    database = AccessDatabase.open(url)
+    try:
+        with database.transaction() as session:
+            add_audit(
+                session,
+                at=datetime.now(UTC),
+                actor=by or getpass.getuser(),
+                role="manager",
+                action=action,
+                detail=detail,
+            )
+    finally:
+        database.close()
+
+
+def _write(items: Sequence[Any], kind: type[Any], fmt: str, output: Path | None) -> None:
+    names = columns(kind)
+    rows = [plain(item) for item in items]
+    if fmt == "xlsx" and output is not None:
+        from openpyxl import Workbook
+
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet(kind.__name__.lower())
+        sheet.append(list(names))
+        for row in rows:
+            sheet.append([row[name] for name in names])
+        workbook.save(output)
+    elif fmt == "csv" and output is not None:
+        with output.open("w", newline="", encoding="utf-8-sig") as out:
+            _csv(rows, names, out)
+    elif fmt == "csv":
+        _csv(rows, names, sys.stdout)
+    else:
+        _table(rows, names)
+    typer.echo(f"{len(rows)} found", err=True)
+
+
+def _csv(rows: list[dict[str, Any]], names: Sequence[str], out: IO[str]) -> None:
+    writer = csv.DictWriter(out, fieldnames=list(names))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _table(rows: list[dict[str, Any]], names: Sequence[str]) -> None:
+    cells = [[str(name) for name in names]]
+    cells += [["-" if row[name] is None else str(row[name]) for name in names] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(names))]
+    for line in cells:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))

@@ -1,0 +1,211 @@
+"""Who went in and out: a person's passages, their contacts at the gates, and the persons not
+seen lately, from a gateway or a collector database (SQLite or PostgreSQL).
+
+A person is their pseudonym (`subject`), the form in which the gates store them; lists show
+the masked label the gate recorded (e.g. "张*华 3-2-501"), never a code. The queries use the
+indexes on (subject, occurred_at) and (site, gate, occurred_at).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, Table, and_, create_engine, func, select
+from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+
+from gateway.core.errors import CheckpointError
+
+DEFAULT_WINDOW_MIN = 10
+FEVER = "fever"
+
+
+class LookupFailed(CheckpointError):
+    """The database cannot be read for a lookup."""
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One passage of the person looked up."""
+
+    occurred_at: datetime
+    site: str
+    gate: str
+    direction: str
+    decision: str
+    temperature_c: float | None
+    fever: bool
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A person who passed the same gate close in time to the person looked up."""
+
+    subject: str
+    label: str | None
+    shared: int  # passages of the person looked up that this one was near
+    closest_s: float  # the smallest time apart, seconds
+    fever: bool  # a fever reading among their passages near the person's
+
+
+@dataclass(frozen=True, slots=True)
+class Absence:
+    """A person whose last passage is long ago, or was on the way out."""
+
+    subject: str
+    label: str | None
+    last_at: datetime
+    site: str
+    gate: str
+    direction: str
+    why: str  # "not-seen" (more than N days) or "out" (no passage in since)
+
+
+def columns(kind: type[Passage] | type[Contact] | type[Absence]) -> tuple[str, ...]:
+    """The export columns of a list: its fields, in order."""
+    return tuple(f.name for f in fields(kind))
+
+
+def plain(item: Passage | Contact | Absence) -> dict[str, Any]:
+    """A list item as export values (times in ISO 8601)."""
+    return {
+        f.name: value.isoformat() if isinstance(value, datetime) else value
+        for f in fields(item)
+        for value in (getattr(item, f.name),)
+    }
+
+
+class Lookups:
+    """The three lookups on one database; `close` releases its connections."""
+
+    def __init__(self, url: str) -> None:
+        self._engine: Engine = create_engine(url)
+        try:
+            self._entries = Table("entries", MetaData(), autoload_with=self._engine)
+        except (NoSuchTableError, SQLAlchemyError) as exc:
+            self._engine.dispose()
+            raise LookupFailed(f"no entries table to look in: {_brief(exc)}") from None
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def trace(self, subject: str, start: datetime, end: datetime) -> list[Passage]:
+        """Every passage of `subject` at any gate from `start` to `end`, in time order."""
+        e = self._entries.c
+        wanted = ("occurred_at", "site", "gate", "direction", "decision", "temperature_c")
+        query = (
+            select(*(e[name] for name in wanted), e.reasons, e.subject_label)
+            .where(e.subject == subject, e.occurred_at >= start, e.occurred_at <= end)
+            .order_by(e.occurred_at)
+        )
+        return [
+            Passage(
+                occurred_at=_utc(row.occurred_at),
+                site=row.site,
+                gate=row.gate,
+                direction=row.direction,
+                decision=row.decision,
+                temperature_c=row.temperature_c,
+                fever=_fever(row.reasons),
+                label=row.subject_label,
+            )
+            for row in self._rows(query)
+        ]
+
+    def contacts(
+        self,
+        subject: str,
+        start: datetime,
+        end: datetime,
+        *,
+        window_min: int = DEFAULT_WINDOW_MIN,
+    ) -> list[Contact]:
+        """Persons who passed a gate within ±`window_min` of a passage of `subject` there,
+        most shared passages first."""
+        window = timedelta(minutes=window_min)
+        passages = self.trace(subject, start, end)
+        found: dict[str, _Near] = {}
+        for index, passage in enumerate(passages):
+            for row in self._near(subject, passage, window):
+                near = found.setdefault(row.subject, _Near())
+                near.passages.add(index)
+                gap = abs((_utc(row.occurred_at) - passage.occurred_at).total_seconds())
+                near.closest_s = min(near.closest_s, gap)
+                near.fever = near.fever or _fever(row.reasons)
+                near.label = row.subject_label or near.label
+        contacts = [
+            Contact(person, near.label, len(near.passages), near.closest_s, near.fever)
+            for person, near in found.items()
+        ]
+        return sorted(contacts, key=lambda c: (-c.shared, c.closest_s, c.subject))
+
+    def absent(self, *, days: int, now: datetime) -> list[Absence]:
+        """Persons whose last passage is more than `days` days before `now`, and persons whose
+        last passage was out; longest ago first."""
+        e = self._entries.c
+        last = (
+            select(e.subject, func.max(e.occurred_at).label("last_at"))
+            .where(e.subject.is_not(None))
+            .group_by(e.subject)
+            .subquery()
+        )
+        query = select(e.subject, e.subject_label, e.occurred_at, e.site, e.gate, e.direction).join(
+            last, and_(e.subject == last.c.subject, e.occurred_at == last.c.last_at)
+        )
+        cutoff = now - timedelta(days=days)
+        absences: dict[str, Absence] = {}
+        for row in self._rows(query):
+            last_at = _utc(row.occurred_at)
+            why = "not-seen" if last_at < cutoff else "out" if row.direction == "out" else None
+            if why is not None:
+                absences[row.subject] = Absence(
+                    row.subject, row.subject_label, last_at, row.site, row.gate, row.direction, why
+                )
+        return sorted(absences.values(), key=lambda a: (a.last_at, a.subject))
+
+    def _near(self, subject: str, passage: Passage, window: timedelta) -> Iterator[Any]:
+        e = self._entries.c
+        query = select(e.subject, e.subject_label, e.occurred_at, e.reasons).where(
+            e.site == passage.site,
+            e.gate == passage.gate,
+            e.occurred_at >= passage.occurred_at - window,
+            e.occurred_at <= passage.occurred_at + window,
+            e.subject.is_not(None),
+            e.subject != subject,
+        )
+        return iter(self._rows(query))
+
+    def _rows(self, query: Any) -> Sequence[Any]:
+        try:
+            with self._engine.connect() as connection:
+                return connection.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise LookupFailed(f"cannot read the entries: {_brief(exc)}") from None
+
+
+@dataclass(slots=True)
+class _Near:
+    """What is known so far of one contact."""
+
+    passages: set[int] = field(default_factory=set)
+    closest_s: float = float("inf")
+    fever: bool = False
+    label: str | None = None
+
+
+def _fever(reasons: Any) -> bool:
+    held = json.loads(reasons) if isinstance(reasons, str) else reasons
+    return FEVER in (held or ())
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive UTC times.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _brief(exc: Exception) -> str:
+    return str(exc).splitlines()[0]
