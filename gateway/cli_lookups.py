@@ -17,6 +17,7 @@ import typer
 from gateway.cli_codes import code_holder
 from gateway.export import database_url
 from gateway.lookups import (
+    DEFAULT_OUT_HOURS,
     DEFAULT_WINDOW_MIN,
     Absence,
     Contact,
@@ -117,6 +118,9 @@ def contacts(
 
 def absent(
     days: Annotated[int, typer.Option("--days", min=1, help="not seen for more than N days")] = 3,
+    out_hours: Annotated[
+        int, typer.Option("--out-hours", min=1, help="last seen going out more than N hours ago")
+    ] = DEFAULT_OUT_HOURS,
     reason: Annotated[str, typer.Option("--reason", help="why (audited)")] = "",
     by: By = None,
     fmt: Format = "table",
@@ -124,11 +128,12 @@ def absent(
     database: Database = None,
     config: Config = None,
 ) -> None:
-    """Persons not seen for more than N days, and persons last seen going out."""
+    """Persons not seen for more than N days, and persons gone out and not back in."""
     _check_output(fmt, output)
     url = _url(database, config)
-    found = _look(url, lambda lookups: lookups.absent(days=days, now=datetime.now(UTC)))
-    _audit(url, by, "absent", f"--days {days} ({len(found)})", reason)
+    now = datetime.now(UTC)
+    found = _look(url, lambda found: found.absent(days=days, now=now, out_hours=out_hours))
+    _audit(url, by, "absent", f"--days {days} --out-hours {out_hours} ({len(found)})", reason)
     _write(found, Absence, fmt, output)
 
 

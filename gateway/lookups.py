@@ -20,6 +20,7 @@ from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from gateway.core.errors import CheckpointError
 
 DEFAULT_WINDOW_MIN = 10
+DEFAULT_OUT_HOURS = 24
 FEVER = "fever"
 
 
@@ -62,7 +63,7 @@ class Absence:
     site: str
     gate: str
     direction: str
-    why: str  # "not-seen" (more than N days) or "out" (no passage in since)
+    why: str  # "not-seen" (more than N days) or "out" (out, and not back in for hours)
 
 
 def columns(kind: type[Passage] | type[Contact] | type[Absence]) -> tuple[str, ...]:
@@ -143,9 +144,11 @@ class Lookups:
         ]
         return sorted(contacts, key=lambda c: (-c.shared, c.closest_s, c.subject))
 
-    def absent(self, *, days: int, now: datetime) -> list[Absence]:
+    def absent(
+        self, *, days: int, now: datetime, out_hours: int = DEFAULT_OUT_HOURS
+    ) -> list[Absence]:
         """Persons whose last passage is more than `days` days before `now`, and persons whose
-        last passage was out; longest ago first."""
+        last passage was out more than `out_hours` hours ago; longest ago first."""
         e = self._entries.c
         last = (
             select(e.subject, func.max(e.occurred_at).label("last_at"))
@@ -156,11 +159,12 @@ class Lookups:
         query = select(e.subject, e.subject_label, e.occurred_at, e.site, e.gate, e.direction).join(
             last, and_(e.subject == last.c.subject, e.occurred_at == last.c.last_at)
         )
-        cutoff = now - timedelta(days=days)
+        unseen, away = now - timedelta(days=days), now - timedelta(hours=out_hours)
         absences: dict[str, Absence] = {}
-        for row in self._rows(query):
+        for row in self._rows(query.where(e.occurred_at < min(unseen, away))):
             last_at = _utc(row.occurred_at)
-            why = "not-seen" if last_at < cutoff else "out" if row.direction == "out" else None
+            out = row.direction == "out" and last_at < away
+            why = "not-seen" if last_at < unseen else "out" if out else None
             if why is not None:
                 absences[row.subject] = Absence(
                     row.subject, row.subject_label, last_at, row.site, row.gate, row.direction, why
