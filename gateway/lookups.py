@@ -161,7 +161,7 @@ class Lookups:
         )
         unseen, away = now - timedelta(days=days), now - timedelta(hours=out_hours)
         absences: dict[str, Absence] = {}
-        for row in self._rows(query.where(e.occurred_at < min(unseen, away))):
+        for row in self._rows(query.where(e.occurred_at < max(unseen, away))):
             last_at = _utc(row.occurred_at)
             out = row.direction == "out" and last_at < away
             why = "not-seen" if last_at < unseen else "out" if out else None
