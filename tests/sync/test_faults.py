@@ -89,10 +89,11 @@ def test_a_reset_in_the_middle_of_a_batch_loses_nothing(
     collector: Collector,
     run_publisher: Callable[..., RunningPublisher],
 ) -> None:
-    recorded = record(store, 600)
-    # A batch of 100 entries is some 60 kB: the cut falls inside the first PUBLISH.
+    recorded = record(store, 1500)
+    # A batch of 100 entries is some 60 kB: the cut falls inside the first PUBLISH. With 4
+    # of the 15 batches in flight, the stream still runs when the second cut is armed.
     proxy.reset_after(30_000)
-    running = run_publisher(port=proxy.port, settings=FAST_RECONNECT, ack_timeout_s=3.0)
+    running = run_publisher(port=proxy.port, settings=FAST_RECONNECT, window=4, ack_timeout_s=3.0)
     wait_until(lambda: proxy.connections >= 2, what="a reconnect after the reset")
     proxy.reset_after(60_000)  # and once more, later in the stream
     wait_until(lambda: backlog(store) == 0, what="the backlog to drain", timeout=30)
