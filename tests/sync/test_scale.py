@@ -124,7 +124,8 @@ def test_1500_entries_arrive_through_a_broker_that_queues_only_1000(
         running.stop()
 
     assert_exactly_once(postgres_url, recorded)
-    assert running.publisher.resent >= 1000
+    # The broker queued at most 1,000 for the absent collector: the rest arrived as resends.
+    assert running.publisher.resent >= len(recorded) - 1000
 
 
 def test_a_collector_killed_between_commit_and_ack_causes_only_a_resend(
