@@ -70,12 +70,14 @@ def rows(count: int, seed: int = 7) -> Iterator[tuple[Any, ...]]:
 
 
 def load(url: str, count: int, say: Callable[[str], None]) -> None:
-    """Fill the collector's tables: indexes dropped, rows copied, indexes built again."""
+    """Fill the collector's tables: indexes and each person's last passage dropped, rows
+    copied, then built again as a collector does for an older database."""
     engine = create_collector_engine(url)
     create_tables(engine)
     with engine.begin() as connection:
         for index in ENTRIES.indexes:
             connection.execute(text(f"DROP INDEX {index.name}"))
+        connection.execute(text("DROP TABLE last_passages"))
     started = time.perf_counter()
     names = ", ".join(column.name for column in ENTRIES.columns)
     with (
@@ -87,10 +89,10 @@ def load(url: str, count: int, say: Callable[[str], None]) -> None:
             copy.write_row(row)
     say(f"  copied {count:,} entries in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    create_tables(engine)  # builds the missing indexes
+    create_tables(engine)  # builds the missing indexes and the last passages
     with engine.begin() as connection:
         connection.execute(text("ANALYZE entries"))
-    say(f"  indexes built in {time.perf_counter() - started:.0f} s")
+    say(f"  indexes and last passages built in {time.perf_counter() - started:.0f} s")
     engine.dispose()
 
 

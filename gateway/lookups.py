@@ -14,11 +14,12 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, and_, create_engine, func, select
+from sqlalchemy import Engine, MetaData, Table, and_, create_engine, func, inspect, select
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from gateway.core.errors import CheckpointError
 
+LAST_PASSAGES = "last_passages"  # a collector's: each person's last passage
 DEFAULT_WINDOW_MIN = 10
 DEFAULT_OUT_HOURS = 24
 FEVER = "fever"
@@ -87,6 +88,11 @@ class Lookups:
         self._engine: Engine = create_engine(url)
         try:
             self._entries = Table("entries", MetaData(), autoload_with=self._engine)
+            self._last: Table | None = (
+                Table(LAST_PASSAGES, MetaData(), autoload_with=self._engine)
+                if inspect(self._engine).has_table(LAST_PASSAGES)
+                else None
+            )
         except (NoSuchTableError, SQLAlchemyError) as exc:
             self._engine.dispose()
             raise LookupFailed(f"no entries table to look in: {_brief(exc)}") from None
@@ -170,6 +176,26 @@ class Lookups:
                     row.subject, row.subject_label, last_at, row.site, row.gate, row.direction, why
                 )
         return sorted(absences.values(), key=lambda a: (a.last_at, a.subject))
+
+    def _last_passages(self, *, before: datetime) -> Any:
+        """Each person's last passage if it is before `before`: from the collector's
+        `last_passages` where there is one, else from the entries themselves."""
+        if self._last is not None:
+            last = self._last.c
+            wanted = ("subject", "subject_label", "occurred_at", "site", "gate", "direction")
+            return select(*(last[name] for name in wanted)).where(last.occurred_at < before)
+        e = self._entries.c
+        latest = (
+            select(e.subject, func.max(e.occurred_at).label("last_at"))
+            .where(e.subject.is_not(None))
+            .group_by(e.subject)
+            .subquery()
+        )
+        return (
+            select(e.subject, e.subject_label, e.occurred_at, e.site, e.gate, e.direction)
+            .join(latest, and_(e.subject == latest.c.subject, e.occurred_at == latest.c.last_at))
+            .where(e.occurred_at < before)
+        )
 
     def _near(self, subject: str, passage: Passage, window: timedelta) -> Iterator[Any]:
         e = self._entries.c

@@ -22,6 +22,7 @@ import msgspec
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    and_,
     create_engine,
     event,
     func,
@@ -77,6 +79,20 @@ ENTRIES = Table(
 )
 """Entries as received from the gateways (their columns: `gateway.core.entry_schema`);
 `seq` is per gateway, so not unique here."""
+
+LAST_PASSAGES = Table(
+    "last_passages",
+    CollectorTable.metadata,
+    Column("subject", String, primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("site", String, nullable=False),
+    Column("gate", String, nullable=False),
+    Column("direction", String, nullable=False),
+    Column("subject_label", String, nullable=True),
+)
+"""Each person's last passage at any gate, kept with the entries in the same transaction, so
+that the persons not seen lately are found without reading every entry (gateway.lookups)."""
+_LAST = ("subject", "occurred_at", "site", "gate", "direction", "subject_label")
 
 REFUSED = Table(
     "refused_entries",
@@ -170,11 +186,32 @@ def create_tables(engine: Engine) -> None:
         if connection.dialect.name == "postgresql":
             # Collectors starting together would race to create the same tables.
             connection.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK)))
+        had_last_passages = inspect(connection).has_table("last_passages")
         CollectorTable.metadata.create_all(connection)
+        if not had_last_passages:
+            _fill_last_passages(connection)
         present = {index["name"] for index in inspect(connection).get_indexes("entries")}
         for index in ENTRIES.indexes:
             if index.name not in present:
                 index.create(connection)
+
+
+def _fill_last_passages(connection: Connection) -> None:
+    """Each person's last passage from the entries stored before the table existed."""
+    e = ENTRIES.c
+    last = (
+        select(e.subject, func.max(e.occurred_at).label("occurred_at"))
+        .where(e.subject.is_not(None))
+        .group_by(e.subject)
+        .subquery()
+    )
+    rows = select(*(e[name] for name in _LAST)).join(
+        last, and_(e.subject == last.c.subject, e.occurred_at == last.c.occurred_at)
+    )
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(
+        insert(LAST_PASSAGES).from_select(list(_LAST), rows).on_conflict_do_nothing()
+    )
 
 
 def entry_key(engine: Engine) -> tuple[str, ...]:
@@ -204,7 +241,9 @@ def store_batches(
     else:
         for batch, received_at in received:
             if batch.entries:
-                session.execute(_upsert(session, key), entry_rows(batch, received_at))
+                rows = entry_rows(batch, received_at)
+                session.execute(_upsert(session, key), rows)
+                session.execute(_last_passages_upsert(), _last_passages(rows))
     refused = [
         {
             "site": batch.site,
@@ -279,6 +318,27 @@ def entry_rows(batch: EntriesBatch, received_at: datetime) -> list[dict[str, Any
     return list(rows.values())
 
 
+def _last_passages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        subject = row["subject"]
+        if subject is not None and (
+            subject not in latest or latest[subject]["occurred_at"] < row["occurred_at"]
+        ):
+            latest[subject] = {name: row[name] for name in _LAST}
+    return list(latest.values())
+
+
+def _last_passages_upsert() -> sqlite.Insert:
+    """SQLite: a later passage replaces a person's last one (the same one: its revision)."""
+    statement = sqlite.insert(LAST_PASSAGES)
+    return statement.on_conflict_do_update(
+        index_elements=["subject"],
+        set_={name: statement.excluded[name] for name in _LAST if name != "subject"},
+        where=LAST_PASSAGES.c.occurred_at <= statement.excluded.occurred_at,
+    )
+
+
 def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
@@ -324,7 +384,7 @@ def _bulk_upsert(key: tuple[str, ...]) -> TextClause:
     """PostgreSQL: the batches in one statement. Their entries' wire JSON is turned into
     records by the server (one parse, one plan, one executor run); a value object becomes its
     columns, a field an older gateway leaves out takes its default, and an id sent twice is
-    stored in its highest revision."""
+    stored in its highest revision. The rows it stores update the persons' last passages."""
     dialect = postgresql.dialect()
 
     def sql_type(name: str) -> str:
@@ -347,13 +407,21 @@ def _bulk_upsert(key: tuple[str, ...]) -> TextClause:
             taken[column.name] = f"r.{column.name}"
     names = [column.name for column in ENTRIES.columns]
     changes = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in FIXED_COLUMNS)
+    last = ", ".join(_LAST)
+    last_changes = ", ".join(f"{name} = EXCLUDED.{name}" for name in _LAST[1:])
     return text(
-        f"INSERT INTO entries ({', '.join(names)}) "
+        f"WITH stored AS (INSERT INTO entries ({', '.join(names)}) "
         f"SELECT DISTINCT ON (r.id) {', '.join(taken[name] for name in names)} "
         f"FROM json_to_recordset(CAST(:entries AS json)) AS r({', '.join(record)}) "
         f"ORDER BY r.id, {taken['revision']} DESC "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {changes} "
-        "WHERE entries.revision < EXCLUDED.revision"
+        f"WHERE entries.revision < EXCLUDED.revision RETURNING {last}) "
+        # Each person's last passage, in the same statement (see LAST_PASSAGES).
+        f"INSERT INTO last_passages ({last}) "
+        f"SELECT DISTINCT ON (subject) {last} FROM stored WHERE subject IS NOT NULL "
+        "ORDER BY subject, occurred_at DESC "
+        f"ON CONFLICT (subject) DO UPDATE SET {last_changes} "
+        "WHERE last_passages.occurred_at <= EXCLUDED.occurred_at"
     )
 
 

@@ -22,6 +22,7 @@ from sync.collector_store import (
     ENTRIES as COLLECTED,
 )
 from sync.collector_store import (
+    LAST_PASSAGES,
     REFUSED,
     ReceivedBatch,
     create_collector_engine,
@@ -283,3 +284,27 @@ def test_batches_stored_together_keep_their_own_times_and_the_highest_revision(
     assert (one.id, one.revision, one.decision) == (first.id, 2, "deny")
     assert utc(one.sent_at) == early and utc(one.received_at) == early + timedelta(seconds=1)
     assert (two.id, utc(two.sent_at)) == (second.id, early)
+
+
+def test_each_persons_last_passage_is_kept_and_filled_in_for_older_databases(
+    engine: Engine, entries: list[Entry]
+) -> None:
+    first, second = entries
+    later = dataclasses.replace(
+        second, subject=first.subject, occurred_at=first.occurred_at + timedelta(minutes=3)
+    )
+    save(engine, [later])
+    save(engine, [first])  # arrives late, from before: not the last passage
+
+    def last_passages() -> list[tuple[str, datetime]]:
+        with engine.connect() as connection:
+            rows = connection.execute(select(LAST_PASSAGES.c.subject, LAST_PASSAGES.c.occurred_at))
+            return [(subject, utc(at)) for subject, at in rows]
+
+    kept = last_passages()
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE last_passages"))
+    create_tables(engine)  # as on a database from before the table
+
+    assert kept == [(first.subject, later.occurred_at)]
+    assert last_passages() == kept
