@@ -42,6 +42,9 @@ Code = Annotated[
     typer.Option("--code", help="the person's code as scanned; turned into their pseudonym"),
 ]
 Subject = Annotated[str | None, typer.Option("--subject", help="the person's pseudonym")]
+EntryId = Annotated[
+    str | None, typer.Option("--entry", help="an entry id: the person that entry names")
+]
 From = Annotated[
     str | None, typer.Option("--from", help=f"first day, YYYY-MM-DD (default {_DEFAULT_DAYS} back)")
 ]
@@ -66,6 +69,7 @@ def trace(
     reason: Reason,
     code: Code = None,
     subject: Subject = None,
+    entry: EntryId = None,
     date_from: From = None,
     date_to: To = None,
     by: By = None,
@@ -79,9 +83,9 @@ def trace(
     """Every passage of one person at every gate, as a timeline."""
     _check_output(fmt, output)
     _check_reason(reason)
-    person = _person(code, subject, trust, secret_file, config)
-    start, end = _span(date_from, date_to)
     url = _url(database, config)
+    person = _person(url, code, subject, entry, trust, secret_file, config)
+    start, end = _span(date_from, date_to)
     passages = _look(url, lambda found: found.trace(person, start, end))
     _audit(url, by, "trace", f"{person} {start.date()}..{end.date()} ({len(passages)})", reason)
     _write(passages, Passage, fmt, output)
@@ -91,6 +95,7 @@ def contacts(
     reason: Reason,
     code: Code = None,
     subject: Subject = None,
+    entry: EntryId = None,
     date_from: From = None,
     date_to: To = None,
     window_min: Annotated[
@@ -107,9 +112,9 @@ def contacts(
     """Everyone who passed the same gate within ±N minutes of one person's passages."""
     _check_output(fmt, output)
     _check_reason(reason)
-    person = _person(code, subject, trust, secret_file, config)
-    start, end = _span(date_from, date_to)
     url = _url(database, config)
+    person = _person(url, code, subject, entry, trust, secret_file, config)
+    start, end = _span(date_from, date_to)
     found = _look(url, lambda found: found.contacts(person, start, end, window_min=window_min))
     span = f"{start.date()}..{end.date()} ±{window_min} min"
     _audit(url, by, "contacts", f"{person} {span} ({len(found)})", reason)
@@ -150,19 +155,26 @@ def _check_output(fmt: str, output: Path | None) -> None:
 
 
 def _person(
+    url: str,
     code: str | None,
     subject: str | None,
+    entry: str | None,
     trust: Path | None,
     secret_file: Path | None,
     config: Path | None,
 ) -> str:
-    if (code is None) == (subject is None):
-        _fail("give exactly one of --code and --subject", 2)
-    if subject is not None:
-        if not subject.strip():
-            _fail("--subject is empty", 2)
-        return subject.strip()
-    return code_holder(code or "", trust=trust, secret_file=secret_file, config=config)
+    if sum(given is not None for given in (code, subject, entry)) != 1:
+        _fail("give exactly one of --code, --subject and --entry", 2)
+    if code is not None:
+        return code_holder(code, trust=trust, secret_file=secret_file, config=config)
+    if entry is not None:
+        found = _look(url, lambda lookups: lookups.subject_of(entry.strip()))
+        if found is None:
+            _fail(f"no entry {entry} naming a person", 2)
+        return str(found)
+    if not (subject or "").strip():
+        _fail("--subject is empty", 2)
+    return (subject or "").strip()
 
 
 def _span(date_from: str | None, date_to: str | None) -> tuple[datetime, datetime]:

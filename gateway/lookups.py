@@ -52,6 +52,7 @@ class Contact:
     shared: int  # passages of the person looked up that this one was near
     closest_s: float  # the smallest time apart, seconds
     fever: bool  # a fever reading among their passages near the person's
+    entry_id: str  # their entry closest in time: to look them up in turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +69,16 @@ class Absence:
 
 
 def columns(kind: type[Passage] | type[Contact] | type[Absence]) -> tuple[str, ...]:
-    """The export columns of a list: its fields, in order."""
-    return tuple(f.name for f in fields(kind))
+    """What a list shows and exports: its fields in order, masked labels but no pseudonym."""
+    return tuple(f.name for f in fields(kind) if f.name != "subject")
 
 
 def plain(item: Passage | Contact | Absence) -> dict[str, Any]:
-    """A list item as export values (times in ISO 8601)."""
+    """A list item as shown and exported (times in ISO 8601)."""
     return {
-        f.name: value.isoformat() if isinstance(value, datetime) else value
-        for f in fields(item)
-        for value in (getattr(item, f.name),)
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name in columns(type(item))
+        for value in (getattr(item, name),)
     }
 
 
@@ -99,6 +100,12 @@ class Lookups:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def subject_of(self, entry_id: str) -> str | None:
+        """The pseudonym of the person an entry names (None: no entry, or nobody known)."""
+        e = self._entries.c
+        rows = self._rows(select(e.subject).where(e.id == entry_id).limit(1))
+        return rows[0].subject if rows else None
 
     def trace(self, subject: str, start: datetime, end: datetime) -> list[Passage]:
         """Every passage of `subject` at any gate from `start` to `end`, in time order."""
@@ -141,11 +148,14 @@ class Lookups:
                 near = found.setdefault(row.subject, _Near())
                 near.passages.add(index)
                 gap = abs((_utc(row.occurred_at) - passage.occurred_at).total_seconds())
-                near.closest_s = min(near.closest_s, gap)
+                if gap < near.closest_s:
+                    near.closest_s, near.entry_id = gap, row.id
                 near.fever = near.fever or _fever(row.reasons)
                 near.label = row.subject_label or near.label
         contacts = [
-            Contact(person, near.label, len(near.passages), near.closest_s, near.fever)
+            Contact(
+                person, near.label, len(near.passages), near.closest_s, near.fever, near.entry_id
+            )
             for person, near in found.items()
         ]
         return sorted(contacts, key=lambda c: (-c.shared, c.closest_s, c.subject))
@@ -199,7 +209,7 @@ class Lookups:
 
     def _near(self, subject: str, passage: Passage, window: timedelta) -> Iterator[Any]:
         e = self._entries.c
-        query = select(e.subject, e.subject_label, e.occurred_at, e.reasons).where(
+        query = select(e.id, e.subject, e.subject_label, e.occurred_at, e.reasons).where(
             e.site == passage.site,
             e.gate == passage.gate,
             e.occurred_at >= passage.occurred_at - window,
@@ -223,6 +233,7 @@ class _Near:
 
     passages: set[int] = field(default_factory=set)
     closest_s: float = float("inf")
+    entry_id: str = ""
     fever: bool = False
     label: str | None = None
 
