@@ -24,7 +24,7 @@ from gateway.codes.keys import read_secret
 from gateway.codes.status_list import StatusStore, load_status_list
 from gateway.codes.trust import TrustStore
 from gateway.config import MqttConfig, Settings
-from gateway.core.codes import CodeFormat
+from gateway.core.codes import CodeFormat, read_code
 from gateway.core.ports import Previewable, ScanSource, ThermalSource
 from gateway.core.retention import disk_level
 from gateway.core.values import CodeStatus, DeviceState, Entry
@@ -203,9 +203,10 @@ class Gateway:
                 publisher.notify_amended(entry.seq)
 
         identity = GateIdentity(settings.gate.site, settings.gate.id, self.boot_id)
+        formats = code_formats_from_settings(settings, trust)
         service = CheckpointService(
             store=store,
-            formats=code_formats_from_settings(settings, trust),
+            formats=formats,
             policy=policy,
             identity=identity,
             clock=self.clock,
@@ -316,6 +317,9 @@ class Gateway:
                 settings=lambda: settings.model_dump(mode="json"),
                 doctor=run_doctor_checks,
                 logs=log_ring,
+                code_holder=lambda text: (
+                    read_code(text.encode(), formats, self.clock.now()).subject
+                ),
                 hand_carry=GateBundles(
                     settings=settings, store=store, remote=remote, now=self.clock.now
                 ),

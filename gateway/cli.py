@@ -161,7 +161,11 @@ def collector(
         engine = create_collector_engine(url)
         create_tables(engine)
         engine.dispose()
-        dashboard = CollectorDashboard(url, host=host, port=int(port))
+        from gateway.cli_codes import code_reader
+
+        dashboard = CollectorDashboard(
+            url, host=host, port=int(port), code_holder=code_reader(settings)
+        )
         dashboard.start()
     try:
         worker.run(stop)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
@@ -191,19 +192,25 @@ def check(
     raise typer.Exit(0 if credential.verified else 1)
 
 
-def code_holder(
-    text: str, *, trust: Path | None, secret_file: Path | None, config: Path | None
-) -> str:
-    """The pseudonym the gates store for the holder of a code's text, read as the gates read
-    it (the config's trust list and site secret unless given). The text is kept nowhere."""
-    settings = _settings(config)
+def code_reader(
+    settings: Settings | None, *, trust: Path | None = None, secret_file: Path | None = None
+) -> Callable[[str], str | None]:
+    """A code's text -> the pseudonym the gates store for its holder (None: it names nobody),
+    read as the gates read it: the config's trust list and site secret unless given."""
     if secret_file is None and settings is not None:
         secret_file = credentials.site_secret_file(settings.codes.site_secret_file)
     formats = code_formats(TrustStore(_trust_list(trust, settings)), secret=_secret(secret_file))
-    credential = read_code(text.strip().encode(), formats, datetime.now(UTC))
-    if credential.subject is None:
-        _fail(f"this code names no person the gates would know ({credential.check.value})", 2)
-    return credential.subject
+    return lambda text: read_code(text.strip().encode(), formats, datetime.now(UTC)).subject
+
+
+def code_holder(
+    text: str, *, trust: Path | None, secret_file: Path | None, config: Path | None
+) -> str:
+    """The pseudonym for the holder of a code's text (see `code_reader`); kept nowhere."""
+    subject = code_reader(_settings(config), trust=trust, secret_file=secret_file)(text)
+    if subject is None:
+        _fail("this code names no person the gates would know", 2)
+    return subject
 
 
 def _trust_list(path: Path | None, settings: Settings | None) -> TrustList:

@@ -4,18 +4,17 @@ database. Every lookup is written to that database's audit log: who, when, whom
 
 from __future__ import annotations
 
-import csv
 import getpass
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import IO, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from gateway.cli_codes import code_holder
-from gateway.export import database_url
+from gateway.export import database_url, write_csv, write_xlsx
 from gateway.lookups import (
     DEFAULT_OUT_HOURS,
     DEFAULT_WINDOW_MIN,
@@ -248,28 +247,15 @@ def _write(items: Sequence[Any], kind: type[Any], fmt: str, output: Path | None)
     names = columns(kind)
     rows = [plain(item) for item in items]
     if fmt == "xlsx" and output is not None:
-        from openpyxl import Workbook
-
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet(kind.__name__.lower())
-        sheet.append(list(names))
-        for row in rows:
-            sheet.append([row[name] for name in names])
-        workbook.save(output)
+        write_xlsx(rows, output, names, kind.__name__.lower())
     elif fmt == "csv" and output is not None:
         with output.open("w", newline="", encoding="utf-8-sig") as out:
-            _csv(rows, names, out)
+            write_csv(rows, out, names)
     elif fmt == "csv":
-        _csv(rows, names, sys.stdout)
+        write_csv(rows, sys.stdout, names)
     else:
         _table(rows, names)
     typer.echo(f"{len(rows)} found", err=True)
-
-
-def _csv(rows: list[dict[str, Any]], names: Sequence[str], out: IO[str]) -> None:
-    writer = csv.DictWriter(out, fieldnames=list(names))
-    writer.writeheader()
-    writer.writerows(rows)
 
 
 def _table(rows: list[dict[str, Any]], names: Sequence[str]) -> None:

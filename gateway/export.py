@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -49,8 +49,10 @@ def iter_rows(
         engine.dispose()
 
 
-def write_csv(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+def write_csv(
+    rows: Iterable[dict[str, Any]], out: IO[str], columns: Sequence[str] = COLUMNS
+) -> int:
+    writer = csv.DictWriter(out, fieldnames=list(columns))
     writer.writeheader()
     count = 0
     for row in rows:
@@ -59,15 +61,20 @@ def write_csv(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
     return count
 
 
-def write_xlsx(rows: Iterator[dict[str, Any]], path: Path) -> int:
+def write_xlsx(
+    rows: Iterable[dict[str, Any]],
+    path: Path,
+    columns: Sequence[str] = COLUMNS,
+    sheet_name: str = "entries",
+) -> int:
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("entries")
-    sheet.append(list(COLUMNS))
+    sheet = workbook.create_sheet(sheet_name)
+    sheet.append(list(columns))
     count = 0
     for row in rows:
-        sheet.append([row[name] for name in COLUMNS])
+        sheet.append([row[name] for name in columns])
         count += 1
     workbook.save(path)
     return count

@@ -7,7 +7,6 @@ import csv
 import dataclasses
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,13 +71,8 @@ def with_fever(new: NewEntry, fever: bool) -> NewEntry:
     return dataclasses.replace(new, temperature_c=38.6, decision=Decision.DENY, reasons=("fever",))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def collector_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = (
-        f"sqlite:///{tmp_path / 'collector.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+def fill_collector(url: str) -> str:
+    """A collector database holding `PASSAGES` and `OLD` of two gates; its URL."""
     engine = create_collector_engine(url)
     create_tables(engine)
     by_gate: dict[str, list[Entry]] = {}
@@ -94,7 +88,14 @@ def collector_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
     with Session(engine) as session, session.begin():
         store_batches(session, batches, key=entry_key(engine))
     engine.dispose()
-    yield database_url(url)
+    return database_url(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def collector_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return fill_collector(f"sqlite:///{tmp_path / 'collector.db'}")
+    return fill_collector(request.getfixturevalue("postgres_url"))
 
 
 def checkpoint(*args: object) -> subprocess.CompletedProcess[str]:

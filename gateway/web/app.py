@@ -17,7 +17,7 @@ from gateway.web.deps import Access, Services, is_local, may_watch, signed_in
 from gateway.web.i18n import catalog_path
 from gateway.web.origin import SameOriginMiddleware
 from gateway.web.records import GateSync
-from gateway.web.routes import auth, guard, manager, technician
+from gateway.web.routes import auth, guard, lookups, manager, technician
 from gateway.web.routes.technician import BundleRefusedError
 from gateway.web.services import Dashboard, DoctorCheck, WebServices
 
@@ -35,7 +35,12 @@ _ACCESS_STATUS = {
 
 def create_app(services: WebServices) -> FastAPI:
     """The gate's app: guard screen and actions, manager dashboard, technician pages."""
-    dashboard = Dashboard(services.access, services.records, lambda: _gates_of(services))
+    dashboard = Dashboard(
+        services.access,
+        services.records,
+        lambda: _gates_of(services),
+        code_holder=services.code_holder,
+    )
     app = _base_app(
         dashboard,
         description="The gate's screens: guard verdicts and actions, manager dashboard, "
@@ -92,6 +97,7 @@ def _base_app(dashboard: Dashboard, *, description: str) -> FastAPI:
     _add_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(manager.router)
+    app.include_router(lookups.router)
     app.add_api_route(
         "/manager", _role_page("/manager", "manager.html", Role.MANAGER), include_in_schema=False
     )

@@ -13,7 +13,7 @@ from gateway.storage.access_db import AccessDatabase
 from gateway.web.access import AccessControl, Role
 from gateway.web.app import create_collector_app
 from gateway.web.records import Records
-from gateway.web.services import Dashboard
+from gateway.web.services import CodeHolder, Dashboard
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 class CollectorDashboard:
     """The dashboard of a collector database, served by uvicorn in its own named thread."""
 
-    def __init__(self, database_url: str, *, host: str, port: int) -> None:
+    def __init__(
+        self, database_url: str, *, host: str, port: int, code_holder: CodeHolder | None = None
+    ) -> None:
         self._database = AccessDatabase.open(database_url)
         records = Records(database_url)
         access = AccessControl(
@@ -29,7 +31,7 @@ class CollectorDashboard:
             now=lambda: datetime.now(UTC),
             roles=frozenset({Role.MANAGER}),
         )
-        app = create_collector_app(Dashboard(access, records, records.gates))
+        app = create_collector_app(Dashboard(access, records, records.gates, code_holder))
         self._server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         )

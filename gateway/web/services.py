@@ -28,14 +28,19 @@ class DoctorCheck:
     advice: str = ""
 
 
+# A code's text -> the pseudonym the gates store for its holder (None: it names nobody).
+CodeHolder = Callable[[str], str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Dashboard:
     """What the manager's pages need, at a gate or at the collector: the accounts, the
-    entries, and each gate's sync state."""
+    entries, each gate's sync state, and a reader of codes for the lookups (None: none)."""
 
     access: AccessControl
     records: Records
     gates: Callable[[], list[GateSync]]
+    code_holder: CodeHolder | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,4 +63,5 @@ class WebServices:
     doctor: Callable[[], Sequence[DoctorCheck]] | None = None
     logs: LogRing | None = None
     hand_carry: HandCarry | None = None  # sync by hand on USB sticks, when set up
+    code_holder: CodeHolder | None = None  # the gate's code reader, for the manager's lookups
     kiosk_localhost: bool = True  # the verdict view is open without sign-in on this computer

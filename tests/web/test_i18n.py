@@ -27,7 +27,7 @@ REASONS = [
 ]  # fmt: skip
 AUDIT_ACTIONS = [
     "set-up", "sign-in", "sign-in-refused", "change-secret", "export", "override",
-    "confirm-colour", "remeasure", "handheld", "visitor",
+    "confirm-colour", "remeasure", "handheld", "visitor", "trace", "contacts", "absent",
 ]  # fmt: skip
 FAMILIES = {
     "verdict.": ["admit", "refer", "deny", "remeasure", "idle"],

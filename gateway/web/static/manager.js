@@ -96,6 +96,7 @@ async function loadRecords() {
     el("td", {}, r.label || t("common.none")),
     el("td", {}, r.reasons.map(reasonText).join(" · ")),
     el("td", {}, r.override_by ? t("records.override_by", { name: r.override_by, reason: r.override_reason || "" }) : ""),
+    el("td", {}, r.label ? pickButton(r.id, r.label) : ""),
   )));
   $("prev").disabled = offset === 0;
   $("more").disabled = offset + PAGE >= total;
@@ -122,6 +123,102 @@ async function loadAudit() {
     el("td", {}, tOr("audit." + a.action, a.action)),
     el("td", {}, a.detail),
   )));
+}
+
+// Who went in and out. The person is a code typed or scanned into the field, or a picked
+// record (its entry id); the server turns either into the pseudonym and never sends it back.
+const lookup = { entry: null, last: null };
+const COLUMNS = {
+  trace: [["occurred_at", "lookup.col_time"], ["gate", "lookup.col_gate"], ["direction", "lookup.col_direction"],
+    ["decision", "lookup.col_decision"], ["temperature_c", "lookup.col_temperature"]],
+  contacts: [["label", "lookup.col_person"], ["shared", "lookup.col_shared"], ["closest_s", "lookup.col_closest"],
+    ["fever", "lookup.col_fever"]],
+  absent: [["label", "lookup.col_person"], ["last_at", "lookup.col_last"], ["gate", "lookup.col_gate"],
+    ["direction", "lookup.col_direction"], ["why", "lookup.col_why"]],
+};
+
+function pickButton(entryId, label) {
+  const button = el("button", { type: "button", class: "small", dataset: { pick: entryId } }, t("lookup.pick"));
+  button.addEventListener("click", () => pick(entryId, label));
+  return button;
+}
+
+function pick(entryId, label) {
+  lookup.entry = entryId;
+  $("lookup-code").value = "";
+  $("lookup-picked").textContent = t("lookup.picked", { label });
+  $("lookups").scrollIntoView({ behavior: "smooth" });
+}
+
+function cell(kind, name, item) {
+  const value = item[name];
+  if (name === "occurred_at" || name === "last_at") return fmtDateTime(value);
+  if (name === "direction") return t("direction." + value);
+  if (name === "decision") return el("span", { class: "pill " + value }, t("verdict." + value));
+  if (name === "temperature_c") return fmtTemp(value);
+  if (name === "closest_s") return t("lookup.minutes", { minutes: (value / 60).toFixed(1) });
+  if (name === "fever") return value ? t("reason.fever") : "";
+  if (name === "why") return t(value === "out" ? "lookup.why_out" : "lookup.why_not_seen");
+  if (name === "gate") return `${item.site} / ${value}`;
+  if (name === "label" && kind === "contacts") {
+    return el("span", {}, value || t("common.none"), " ", pickButton(item.entry_id, value || ""));
+  }
+  return value == null ? t("common.none") : String(value);
+}
+
+function lookupBody(kind, format) {
+  if (kind === "absent") {
+    return { days: Number($("absent-days").value), out_hours: Number($("absent-hours").value), reason: $("lookup-reason").value, format };
+  }
+  const { first, last } = days();
+  const body = { reason: $("lookup-reason").value, first, last, tz: localOffsetMinutes(), window_min: Number($("lookup-window").value), format };
+  const code = $("lookup-code").value.trim();
+  if (code) body.code = code; else body.entry_id = lookup.entry;
+  return body;
+}
+
+async function runLookup(kind) {
+  $("lookup-error").textContent = "";
+  if (kind !== "absent" && !$("lookup-code").value.trim() && !lookup.entry) {
+    $("lookup-error").textContent = t("lookup.nobody");
+    return;
+  }
+  const result = await api("POST", `/api/lookups/${kind}`, lookupBody(kind, "json"));
+  if (!result.ok) {
+    handle(result);
+    $("lookup-error").textContent = errorText(result);
+    return;
+  }
+  lookup.last = kind;
+  const heading = kind === "absent" ? t("lookup.absent_heading", { count: result.data.items.length })
+    : t(kind === "trace" ? "lookup.trace_heading" : "lookup.contacts_heading",
+      { label: result.data.label || t("common.none"), count: result.data.items.length });
+  $("lookup-heading").textContent = heading;
+  $("lookup-head").replaceChildren(...COLUMNS[kind].map(([, key]) => el("th", {}, t(key))));
+  $("lookup-rows").replaceChildren(...result.data.items.map((item) => el("tr", { class: item.fever ? "fever" : "" },
+    ...COLUMNS[kind].map(([name]) => el("td", {}, cell(kind, name, item))))));
+  $("lookup-result").hidden = false;
+  loadAudit();
+}
+
+// Exports are POSTed too (no code in a URL), then saved from the answer.
+async function exportLookup(format) {
+  const kind = lookup.last;
+  if (!kind) return;
+  const response = await fetch(`/api/lookups/${kind}`, {
+    method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+    body: JSON.stringify(lookupBody(kind, format)),
+  });
+  if (!response.ok) {
+    $("lookup-error").textContent = t("errors.generic");
+    return;
+  }
+  const name = (response.headers.get("content-disposition") || "").match(/filename="([^"]+)"/);
+  const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name ? name[1] : `${kind}.${format}` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  loadAudit();
 }
 
 function handle(result) {
@@ -157,6 +254,12 @@ async function main() {
   $("export-csv").addEventListener("click", () => setTimeout(loadAudit, 500));
   $("export-xlsx").addEventListener("click", () => setTimeout(loadAudit, 500));
   $("sign-out").addEventListener("click", () => signOut());
+  $("lookup-code").addEventListener("input", () => { lookup.entry = null; $("lookup-picked").textContent = ""; });
+  $("lookup-trace").addEventListener("click", () => runLookup("trace"));
+  $("lookup-contacts").addEventListener("click", () => runLookup("contacts"));
+  $("lookup-absent").addEventListener("click", () => runLookup("absent"));
+  $("lookup-csv").addEventListener("click", () => exportLookup("csv"));
+  $("lookup-xlsx").addEventListener("click", () => exportLookup("xlsx"));
   await refresh();
   setInterval(refresh, REFRESH_MS);
 }
