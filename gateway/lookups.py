@@ -165,19 +165,9 @@ class Lookups:
     ) -> list[Absence]:
         """Persons whose last passage is more than `days` days before `now`, and persons whose
         last passage was out more than `out_hours` hours ago; longest ago first."""
-        e = self._entries.c
-        last = (
-            select(e.subject, func.max(e.occurred_at).label("last_at"))
-            .where(e.subject.is_not(None))
-            .group_by(e.subject)
-            .subquery()
-        )
-        query = select(e.subject, e.subject_label, e.occurred_at, e.site, e.gate, e.direction).join(
-            last, and_(e.subject == last.c.subject, e.occurred_at == last.c.last_at)
-        )
         unseen, away = now - timedelta(days=days), now - timedelta(hours=out_hours)
         absences: dict[str, Absence] = {}
-        for row in self._rows(query.where(e.occurred_at < max(unseen, away))):
+        for row in self._rows(self._last_passages(before=max(unseen, away))):
             last_at = _utc(row.occurred_at)
             out = row.direction == "out" and last_at < away
             why = "not-seen" if last_at < unseen else "out" if out else None
