@@ -86,7 +86,8 @@ def trace(
     person = _person(url, code, subject, entry, trust, secret_file, config)
     start, end = _span(date_from, date_to)
     passages = _look(url, lambda found: found.trace(person, start, end))
-    _audit(url, by, "trace", f"{person} {start.date()}..{end.date()} ({len(passages)})", reason)
+    whom = f"{person} {start.date()}..{end.date()} ({len(passages)})"
+    _audit(url, by, "trace", whom, reason, fmt)
     _write(passages, Passage, fmt, output)
 
 
@@ -116,7 +117,7 @@ def contacts(
     start, end = _span(date_from, date_to)
     found = _look(url, lambda found: found.contacts(person, start, end, window_min=window_min))
     span = f"{start.date()}..{end.date()} ±{window_min} min"
-    _audit(url, by, "contacts", f"{person} {span} ({len(found)})", reason)
+    _audit(url, by, "contacts", f"{person} {span} ({len(found)})", reason, fmt)
     _write(found, Contact, fmt, output)
 
 
@@ -137,7 +138,8 @@ def absent(
     url = _url(database, config)
     now = datetime.now(UTC)
     found = _look(url, lambda found: found.absent(days=days, now=now, out_hours=out_hours))
-    _audit(url, by, "absent", f"--days {days} --out-hours {out_hours} ({len(found)})", reason)
+    whom = f"--days {days} --out-hours {out_hours} ({len(found)})"
+    _audit(url, by, "absent", whom, reason, fmt)
     _write(found, Absence, fmt, output)
 
 
@@ -225,9 +227,11 @@ def _check_reason(reason: str) -> None:
         _fail("--reason is required: say why this person is looked up", 2)
 
 
-def _audit(url: str, by: str | None, action: str, whom: str, reason: str) -> None:
+def _audit(url: str, by: str | None, action: str, whom: str, reason: str, fmt: str) -> None:
     """Who, when, whom and why, before anything is shown."""
-    detail = f"{whom}; reason: {' '.join(reason.split())}" if reason.strip() else whom
+    exported = "" if fmt == "table" else f"; exported {fmt}"
+    why = " ".join(reason.split())
+    detail = f"{whom}{exported}; reason: {why}" if why else f"{whom}{exported}"
     database = AccessDatabase.open(url)
     try:
         with database.transaction() as session:
