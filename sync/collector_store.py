@@ -71,7 +71,6 @@ ENTRIES = Table(
     # occurred_at on the collector's clock, for entries of a gate whose clock was not
     # synchronised (sync/timing.py); occurred_at itself is kept as the gate recorded it.
     Column("corrected_at", DateTime(timezone=True), nullable=True),
-    Index("ix_entries_site_gate_seq", "site", "gate", "seq"),
     Index("ix_entries_occurred_at", "occurred_at"),
     # Who went in and out (gateway.lookups): a person's passages, and a gate's.
     Index("ix_entries_subject", "subject", "occurred_at"),
@@ -84,7 +83,9 @@ LAST_PASSAGES = Table(
     "last_passages",
     CollectorTable.metadata,
     Column("subject", String, primary_key=True),
-    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    # No index on the time: a person's row is then updated in place (a HOT update), and
+    # reading one row per person is cheap next to the entries.
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("site", String, nullable=False),
     Column("gate", String, nullable=False),
     Column("direction", String, nullable=False),

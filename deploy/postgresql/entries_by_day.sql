@@ -47,7 +47,6 @@ CREATE TABLE entries (
     PRIMARY KEY (id, occurred_at)
 ) PARTITION BY RANGE (occurred_at);
 
-CREATE INDEX ix_entries_site_gate_seq ON entries (site, gate, seq);
 CREATE INDEX ix_entries_occurred_at ON entries (occurred_at);
 -- Who went in and out (`checkpoint trace | contacts`): a person's passages, and a gate's.
 CREATE INDEX ix_entries_subject ON entries (subject, occurred_at);
