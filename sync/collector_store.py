@@ -244,7 +244,8 @@ def store_batches(
             if batch.entries:
                 rows = entry_rows(batch, received_at)
                 session.execute(_upsert(session, key), rows)
-                session.execute(_last_passages_upsert(), _last_passages(rows))
+                if last := _last_passages(rows):  # none when no entry names a person
+                    session.execute(_last_passages_upsert(), last)
     refused = [
         {
             "site": batch.site,

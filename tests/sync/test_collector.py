@@ -239,6 +239,7 @@ def test_collector_tables_mirror_the_gateway_columns_in_their_own_metadata(tmp_p
             "gates",
             "refused_entries",
             "imported_bundles",
+            "last_passages",
         }
         assert "gates" not in SQLModel.metadata.tables
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -293,6 +294,10 @@ def test_each_persons_last_passage_is_kept_and_filled_in_for_older_databases(
     later = dataclasses.replace(
         second, subject=first.subject, occurred_at=first.occurred_at + timedelta(minutes=3)
     )
+    nobody = dataclasses.replace(
+        second, id=str(uuid.uuid4()), seq=3, subject=None, subject_label=None
+    )
+    save(engine, [nobody])  # a code that names nobody: stored, no last passage
     save(engine, [later])
     save(engine, [first])  # arrives late, from before: not the last passage
 
@@ -307,4 +312,5 @@ def test_each_persons_last_passage_is_kept_and_filled_in_for_older_databases(
     create_tables(engine)  # as on a database from before the table
 
     assert kept == [(first.subject, later.occurred_at)]
+    assert nobody.id in {row.id for row in stored(engine)}
     assert last_passages() == kept
