@@ -138,7 +138,7 @@ def test_concurrent_writers_and_readers_never_fail(tmp_path: Path) -> None:
             while not stop.is_set():
                 try:
                     work()
-                except BaseException as exc:  # collected and asserted on below
+                except BaseException as exc:  # noqa: BLE001 - collected and asserted on below
                     errors.append(exc)
 
         return loop

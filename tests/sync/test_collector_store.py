@@ -165,7 +165,7 @@ def test_collectors_starting_together_create_the_tables_once(postgres_url: str) 
         try:
             start.wait()
             create_tables(engine)
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - a thread's error, asserted on below
             errors.append(error)
         finally:
             engine.dispose()
@@ -202,7 +202,7 @@ def test_collectors_recording_the_same_gate_state_at_once_do_not_collide(
             start.wait()
             with Session(engine) as session, session.begin():
                 save_state(session, site=SITE, gate=GATE, message=online, seen_at=RECEIVED)
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - a thread's error, asserted on below
             errors.append(error)
 
     threads = [threading.Thread(target=save_state_now) for _ in range(4)]
