@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # gcc, libc6-dev, python3-dev: evdev (keyboard-wedge scanners) builds from source.
-PACKAGES=(python3-venv libzbar0 mosquitto chromium fonts-noto-cjk systemd gcc libc6-dev python3-dev)
+# Further packages may be named as arguments (scripts/test.sh adds PostgreSQL's server).
+PACKAGES=(python3-venv libzbar0 mosquitto chromium fonts-noto-cjk systemd gcc libc6-dev python3-dev "$@")
 
 missing=()
 for package in "${PACKAGES[@]}"; do

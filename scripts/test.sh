@@ -2,7 +2,7 @@
 # Sets up (system packages, virtualenv) and runs every check: lint, types, import rules, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh postgresql
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
