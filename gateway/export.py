@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -78,6 +80,26 @@ def write_xlsx(
         count += 1
     workbook.save(path)
     return count
+
+
+def csv_bytes(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str] = COLUMNS
+) -> tuple[int, bytes]:
+    """Rows as a CSV download: how many, and the bytes (UTF-8 with a BOM, so that spreadsheet
+    programs read the Chinese labels)."""
+    out = io.StringIO()
+    count = write_csv(rows, out, columns)
+    return count, ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def xlsx_bytes(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str] = COLUMNS, sheet_name: str = "entries"
+) -> tuple[int, bytes]:
+    """Rows as an XLSX download: how many, and the bytes."""
+    with tempfile.TemporaryDirectory(prefix="checkpoint-export-") as directory:
+        path = Path(directory) / f"{sheet_name}.xlsx"
+        count = write_xlsx(rows, path, columns, sheet_name)
+        return count, path.read_bytes()
 
 
 @dataclass(frozen=True, slots=True)

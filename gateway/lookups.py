@@ -75,11 +75,11 @@ def columns(kind: type[Passage] | type[Contact] | type[Absence]) -> tuple[str, .
 
 def plain(item: Passage | Contact | Absence) -> dict[str, Any]:
     """A list item as shown and exported (times in ISO 8601)."""
-    return {
-        name: value.isoformat() if isinstance(value, datetime) else value
-        for name in columns(type(item))
-        for value in (getattr(item, name),)
-    }
+    return {name: _shown(getattr(item, name)) for name in columns(type(item))}
+
+
+def _shown(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 class Lookups:

@@ -6,20 +6,17 @@ Days are the manager's local days: the browser says its UTC offset.
 
 from __future__ import annotations
 
-import io
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.export import iter_rows, write_csv, write_xlsx
+from gateway.export import csv_bytes, iter_rows, xlsx_bytes
 
 _VISITOR = "visitor"
 
@@ -136,16 +133,10 @@ class Records:
         return len(found), found[offset : offset + limit]
 
     def csv(self, period: Period) -> tuple[int, bytes]:
-        out = io.StringIO()
-        count = write_csv(self.rows(period), out)
-        # A BOM, so that spreadsheet programs read the Chinese labels as UTF-8.
-        return count, ("\ufeff" + out.getvalue()).encode("utf-8")
+        return csv_bytes(self.rows(period))
 
     def xlsx(self, period: Period) -> tuple[int, bytes]:
-        with tempfile.TemporaryDirectory(prefix="checkpoint-export-") as directory:
-            path = Path(directory) / "entries.xlsx"
-            count = write_xlsx(self.rows(period), path)
-            return count, path.read_bytes()
+        return xlsx_bytes(self.rows(period))
 
     def gates(self) -> list[GateSync]:
         """The gates a collector database knows (empty for a gateway database)."""

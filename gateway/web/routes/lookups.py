@@ -9,17 +9,14 @@ Requests are POSTed, so that no code ends up in a URL or an access log.
 from __future__ import annotations
 
 import asyncio
-import io
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field, model_validator
 
-from gateway.export import write_csv, write_xlsx
+from gateway.export import csv_bytes, xlsx_bytes
 from gateway.lookups import (
     DEFAULT_OUT_HOURS,
     DEFAULT_WINDOW_MIN,
@@ -85,8 +82,7 @@ async def trace(query: PersonQuery, board: Board, manager: Manager) -> Any:
     found = await _look(board, lambda lookups: lookups.trace(subject, start, end))
     detail = f"{subject} {query.first}..{query.last} ({len(found)})"
     await _audit(board, manager, "trace", detail, query.reason, query.format)
-    label = next((p.label for p in reversed(found) if p.label), None)
-    return _answer(found, Passage, query.format, "trace", {"label": label})
+    return _answer(found, Passage, query.format, "trace", {"label": _label(found)})
 
 
 @router.post("/contacts", response_model=TracePublic, responses={200: {"content": {_XLSX: {}}}})
@@ -94,16 +90,17 @@ async def contacts(query: PersonQuery, board: Board, manager: Manager) -> Any:
     """Everyone who passed the same gate within ±`window_min` of one person's passages."""
     subject = await _subject(board, query)
     start, end = _span(query)
-    found = await _look(
+    own, found = await _look(
         board,
-        lambda lookups: lookups.contacts(subject, start, end, window_min=query.window_min),
+        lambda lookups: (
+            lookups.trace(subject, start, end),
+            lookups.contacts(subject, start, end, window_min=query.window_min),
+        ),
     )
     span = f"{query.first}..{query.last} ±{query.window_min} min"
     whom = f"{subject} {span} ({len(found)})"
     await _audit(board, manager, "contacts", whom, query.reason, query.format)
-    own = await _look(board, lambda lookups: lookups.trace(subject, start, end))
-    label = next((p.label for p in reversed(own) if p.label), None)
-    return _answer(found, Contact, query.format, "contacts", {"label": label})
+    return _answer(found, Contact, query.format, "contacts", {"label": _label(own)})
 
 
 @router.post("/absent", response_model=TracePublic, responses={200: {"content": {_XLSX: {}}}})
@@ -116,6 +113,11 @@ async def absent(query: AbsentQuery, board: Board, manager: Manager) -> Any:
     detail = f"--days {query.days} --out-hours {query.out_hours} ({len(found)})"
     await _audit(board, manager, "absent", detail, query.reason, query.format)
     return _answer(found, Absence, query.format, "absent", {"label": None})
+
+
+def _label(passages: Sequence[Passage]) -> str | None:
+    """The person's masked label as their latest passage shows it."""
+    return next((p.label for p in reversed(passages) if p.label), None)
 
 
 async def _subject(board: Dashboard, query: PersonQuery) -> str:
@@ -176,18 +178,11 @@ def _answer(
     rows = [plain(item) for item in found]
     if fmt == "json":
         return {**extra, "items": rows}
-    names = columns(kind)
     if fmt == "csv":
-        out = io.StringIO()
-        write_csv(rows, out, names)
-        # A BOM, so that spreadsheet programs read the Chinese labels as UTF-8.
-        body = ("\ufeff" + out.getvalue()).encode("utf-8")
+        _, body = csv_bytes(rows, columns(kind))
         media = "text/csv; charset=utf-8"
     else:
-        with tempfile.TemporaryDirectory(prefix="checkpoint-lookup-") as directory:
-            path = Path(directory) / "list.xlsx"
-            write_xlsx(rows, path, names, name)
-            body = path.read_bytes()
+        _, body = xlsx_bytes(rows, columns(kind), name)
         media = _XLSX
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     disposition = f'attachment; filename="{name}-{stamp}.{fmt}"'
