@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import text
 
-from gateway.lookups import Lookups
+from gateway.storage.lookups import Lookups
 from harness.postgres import Postgres
 from sync.collector_store import ENTRIES, create_collector_engine, create_tables
 

@@ -6,7 +6,7 @@ Latency is measured end to end through the real path: a pass is written to a pty
 scanner would send it, `checkpoint run` (a separate process) reads, verifies, decides, commits
 the entry (WAL, synchronous=FULL) and pushes the verdict; the clock stops when the verdict
 arrives on the guard screen's event stream. Durable writes are one committed transaction each.
-The measuring code is `gateway.bench`, which `checkpoint bench` runs too.
+The measuring code is `gateway.operations.bench`, which `checkpoint bench` runs too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from gateway.bench import measure_durable_writes, measure_latency, percentile
+from gateway.operations.bench import measure_durable_writes, measure_latency, percentile
 
 
 def main() -> None:

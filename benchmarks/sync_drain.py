@@ -41,8 +41,8 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from psycopg import sql
 
-from gateway.clock import uuid7
 from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, Entry, NewEntry
+from gateway.runtime.clock import uuid7
 from gateway.storage import entries as entry_access
 from gateway.storage.store import EntryStore
 from harness.broker import Broker

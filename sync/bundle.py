@@ -8,7 +8,7 @@
 - A **lists bundle** carries the trust list, status list and policy the community server
   keeps retained, signed by a collector or the community server.
 
-Signers are checked by the certificate names the site's CA gives (`gateway.certs`).
+Signers are checked by the certificate names the site's CA gives (`gateway.operations.certs`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ LIST_SIGNERS = frozenset({COLLECTOR_NAME, "community-server"})
 
 
 def gate_name(site: str, gate: str) -> str:
-    """The CN of a gate's certificate (as `gateway.certs.gate_identity` issues it)."""
+    """The CN of a gate's certificate (as `gateway.operations.certs.gate_identity` issues it)."""
     return f"{site}/{gate}"
 
 

@@ -72,7 +72,7 @@ ENTRIES = Table(
     # synchronised (sync/timing.py); occurred_at itself is kept as the gate recorded it.
     Column("corrected_at", DateTime(timezone=True), nullable=True),
     Index("ix_entries_occurred_at", "occurred_at"),
-    # Who went in and out (gateway.lookups): a person's passages, and a gate's.
+    # Who went in and out (gateway.storage.lookups): a person's passages, and a gate's.
     Index("ix_entries_subject", "subject", "occurred_at"),
     Index("ix_entries_site_gate_occurred_at", "site", "gate", "occurred_at"),
 )
@@ -92,7 +92,7 @@ LAST_PASSAGES = Table(
     Column("subject_label", String, nullable=True),
 )
 """Each person's last passage at any gate, kept with the entries in the same transaction, so
-that the persons not seen lately are found without reading every entry (gateway.lookups)."""
+that the persons not seen lately are found without reading every entry (gateway.storage.lookups)."""
 _LAST = ("subject", "occurred_at", "site", "gate", "direction", "subject_label")
 
 REFUSED = Table(

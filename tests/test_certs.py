@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from gateway import certs
+from gateway.operations import certs
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 

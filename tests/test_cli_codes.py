@@ -12,7 +12,7 @@ import segno
 import typer
 from typer.testing import CliRunner, Result
 
-from gateway.cli_codes import parse_instant, register
+from gateway.cli.codes import parse_instant, register
 from gateway.codes import cose
 from gateway.codes.community_pass import PREFIX
 from gateway.codes.health import Statement

@@ -8,8 +8,8 @@ import typer
 from sqlmodel import Session
 from typer.testing import CliRunner, Result
 
-from gateway import certs
-from gateway.cli_sync import gate_table, register
+from gateway.cli.sync import gate_table, register
+from gateway.operations import certs
 from sync.collector_store import (
     GateState,
     create_collector_engine,

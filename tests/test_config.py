@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from gateway.cli.main import app
 from gateway.config import load_settings
 from gateway.core.errors import ConfigError
-from gateway.example_config import render_example
+from gateway.operations.example_config import render_example
 
 
 def write(tmp_path: Path, text: str) -> Path:

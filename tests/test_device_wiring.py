@@ -14,8 +14,8 @@ from devices.spot_thermometer import SpotThermometer
 from devices.thermal_camera import ThermalCamera
 from gateway.config import ScannerConfig, Settings, ThermalConfig, load_settings
 from gateway.core.values import Direction, Scan
-from gateway.device_wiring import scanner_from_config, thermal_from_config
-from gateway.example_config import render_example
+from gateway.operations.example_config import render_example
+from gateway.wiring.devices import scanner_from_config, thermal_from_config
 from tests.devices.support import Running
 
 

@@ -13,8 +13,9 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from gateway.cli import app
-from gateway.export import COLUMNS, database_url, iter_rows
+from gateway.cli.main import app
+from gateway.core.records import COLUMNS
+from gateway.storage.records import database_url, iter_rows
 from gateway.storage.store import EntryStore
 from harness.broker import Broker
 from sync.collector import Collector

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.logs import JournalFormatter
+from gateway.runtime.logs import JournalFormatter
 
 
 def record(level: int, message: str) -> logging.LogRecord:

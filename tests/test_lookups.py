@@ -18,10 +18,10 @@ from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.keys import KeyDirectory
 from gateway.core.values import CodeStatus, Decision, Direction, Entry, NewEntry
-from gateway.export import database_url
-from gateway.lookups import Lookups
 from gateway.storage.access_db import AccessDatabase
 from gateway.storage.audit import recent_audit
+from gateway.storage.lookups import Lookups
+from gateway.storage.records import database_url
 from gateway.storage.store import EntryStore
 from sync.batch import decode_batch, encode_batch
 from sync.collector_store import (

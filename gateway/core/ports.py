@@ -1,12 +1,15 @@
-"""Ports: the small interfaces through which devices and sync see the gateway."""
+"""Ports: the small interfaces through which devices, sync and the web see the gateway."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from gateway.core.lookups import Absence, Contact, Passage
+from gateway.core.records import GateSync, Period, Stats
 from gateway.core.values import Backlog, DeviceHealth, Scan, ThermalReading
 
 
@@ -108,4 +111,52 @@ class HandCarry(Protocol):
 
     async def import_lists_file(self, path: Path) -> list[str]:
         """Take a lists bundle from a stick; a line per document."""
+        ...
+
+
+class PersonLookups(Protocol):
+    """Who went in and out, on one database; `close` releases its connections."""
+
+    def close(self) -> None: ...
+
+    def subject_of(self, entry_id: str) -> str | None:
+        """The pseudonym of the person an entry names (None: no entry, or nobody known)."""
+        ...
+
+    def trace(self, subject: str, start: datetime, end: datetime) -> list[Passage]: ...
+
+    def contacts(
+        self, subject: str, start: datetime, end: datetime, *, window_min: int
+    ) -> list[Contact]: ...
+
+    def absent(self, *, days: int, now: datetime, out_hours: int) -> list[Absence]: ...
+
+
+class EntryRecords(Protocol):
+    """The entries as the managers' pages read them, at a gate or at the collector."""
+
+    def rows(self, period: Period) -> Iterator[dict[str, Any]]:
+        """Rows of the period in time order, as `checkpoint export` writes them."""
+        ...
+
+    def stats(self, period: Period) -> Stats: ...
+
+    def search(
+        self,
+        period: Period,
+        *,
+        text: str = "",
+        decision: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Matching rows newest first: how many match, and the page asked for."""
+        ...
+
+    def gates(self) -> list[GateSync]:
+        """The gates a collector database knows (empty for a gateway database)."""
+        ...
+
+    def lookups(self) -> PersonLookups:
+        """The lookups of a person on this database (close them after use)."""
         ...

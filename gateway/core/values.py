@@ -208,3 +208,15 @@ class DeviceHealth:
     kind: str
     state: DeviceState
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One line of the audit log: who did what, when, to which entry."""
+
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    entry_id: str | None
+    detail: str

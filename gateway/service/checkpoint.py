@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import OperationalError
 
-from gateway.clock import uuid7
 from gateway.codes.shc import is_partial
 from gateway.core.codes import CodeFormat, payload_digest, read_code
 from gateway.core.decide import decide
@@ -30,6 +29,7 @@ from gateway.core.values import (
     ThermalReading,
     Verdict,
 )
+from gateway.runtime.clock import uuid7
 from gateway.service.events import EventBus, PassageEvent
 from gateway.storage.store import EntryStore
 

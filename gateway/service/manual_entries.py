@@ -10,7 +10,6 @@ from typing import Final
 
 from sqlalchemy.exc import OperationalError
 
-from gateway.clock import uuid7
 from gateway.core.decide import decide
 from gateway.core.errors import ActionNotAllowedError, NotRecordedError
 from gateway.core.masking import mask_digits, mask_name
@@ -26,6 +25,7 @@ from gateway.core.values import (
     ReadingQuality,
     ThermalReading,
 )
+from gateway.runtime.clock import uuid7
 from gateway.service.checkpoint import Clock, GateIdentity
 from gateway.service.events import EventBus, PassageEvent
 from gateway.storage import entries, manual

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from gateway.core.values import AuditRecord
 from gateway.storage.tables import AuditRow
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    at: datetime
-    actor: str
-    role: str
-    action: str
-    entry_id: str | None
-    detail: str
 
 
 def add_audit(

@@ -12,11 +12,11 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from gateway.core.errors import ActionNotAllowedError, EntryNotFoundError, NotRecordedError
-from gateway.web.access import AccessControl, AccessError, Role, SignInThrottled
+from gateway.core.records import GateSync
+from gateway.service.access import AccessControl, AccessError, Role, SignInThrottled
 from gateway.web.deps import Access, Services, is_local, may_watch, signed_in
 from gateway.web.i18n import catalog_path
 from gateway.web.origin import SameOriginMiddleware
-from gateway.web.records import GateSync
 from gateway.web.routes import auth, guard, lookups, manager, technician
 from gateway.web.routes.technician import BundleRefusedError
 from gateway.web.services import Dashboard, DoctorCheck, WebServices

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from gateway.web.access import AccessControl, Principal, Role
+from gateway.service.access import AccessControl, Principal, Role
 from gateway.web.services import Dashboard, WebServices
 
 SESSION_COOKIE = "checkpoint_session"

@@ -9,12 +9,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gateway.core.values import NewEntry
+from gateway.core.records import GateSync, Period, Stats
+from gateway.core.values import AuditRecord, NewEntry
 from gateway.service.events import PassageEvent
 from gateway.service.status import GatewayStatus
-from gateway.storage.audit import AuditRecord
 from gateway.web.logbuffer import LogLine
-from gateway.web.records import GateSync, Period, Stats
 
 
 class PassagePublic(BaseModel):

@@ -7,15 +7,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.core.ports import HandCarry
+from gateway.core.ports import EntryRecords, HandCarry
+from gateway.core.records import GateSync
 from gateway.core.values import Entry
+from gateway.service.access import AccessControl
 from gateway.service.events import EventBus
 from gateway.service.guard_actions import GuardActions
 from gateway.service.manual_entries import ManualEntries
 from gateway.service.status import GatewayStatus
-from gateway.web.access import AccessControl
 from gateway.web.logbuffer import LogRing
-from gateway.web.records import GateSync, Records
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class Dashboard:
     entries, each gate's sync state, and a reader of codes for the lookups (None: none)."""
 
     access: AccessControl
-    records: Records
+    records: EntryRecords
     gates: Callable[[], list[GateSync]]
     code_holder: CodeHolder | None = None
 
@@ -55,7 +55,7 @@ class WebServices:
     access: AccessControl
     guard_actions: GuardActions
     manual: ManualEntries
-    records: Records
+    records: EntryRecords
     thermal_names: frozenset[str] = frozenset()  # which devices are thermal sources
     # The devices that can show what they see: name -> newest frame as JPEG (None: no frame).
     previews: Mapping[str, Callable[[], bytes | None]] = field(default_factory=dict)

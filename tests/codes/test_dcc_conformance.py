@@ -33,7 +33,7 @@ import typer
 from typer.testing import CliRunner
 
 from devices.qr_decode import decoder
-from gateway.cli_codes import register
+from gateway.cli.codes import register
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance"
 DCC = CONFORMANCE / "dcc"

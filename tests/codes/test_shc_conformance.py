@@ -15,7 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gateway.cli_codes import register
+from gateway.cli.codes import register
 from gateway.codes.shc import ShcFormat, numeric_decode
 from gateway.codes.trust import TrustStore
 from gateway.codes.trust_files import read_trust_file

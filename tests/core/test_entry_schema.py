@@ -18,8 +18,8 @@ from gateway.core.entry_schema import (
     to_columns,
     wire_json,
 )
+from gateway.core.records import COLUMNS as EXPORT_COLUMNS
 from gateway.core.values import Entry, Override
-from gateway.export import COLUMNS as EXPORT_COLUMNS
 from gateway.storage.migrate import upgrade
 from gateway.storage.tables import ENTRIES as GATEWAY_ENTRIES
 from sync.batch import WireEntry

@@ -7,8 +7,8 @@ import re
 import typer
 from typer.testing import CliRunner
 
-from gateway.bench import mosquitto_binary
-from gateway.cli_ops import register
+from gateway.cli.ops import register
+from gateway.operations.bench import mosquitto_binary
 
 NUMBER = r"[\d,]+(\.\d+)?"
 

@@ -18,11 +18,11 @@ from devices.camera import CameraScanner
 from devices.recordings import write_video
 from devices.serial_scanner import SerialScanner
 from devices.simulated import SimulatedThermal
-from gateway.bench import synthetic_frame
-from gateway.cli_ops import register
+from gateway.cli.ops import register
 from gateway.config import load_settings
 from gateway.core.values import DeviceState, Direction
-from gateway.doctor import (
+from gateway.operations.bench import synthetic_frame
+from gateway.operations.doctor import (
     Finding,
     Status,
     check_clock,

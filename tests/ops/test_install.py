@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_settings
-from gateway.install import Layout, install, source_tree, uninstall
+from gateway.operations.install import Layout, install, source_tree, uninstall
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gateway import certs
 from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, NewEntry
+from gateway.operations import certs
 from gateway.storage import entries as entry_access
 from gateway.storage.store import EntryStore
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from sqlmodel import Session
 
-from gateway import certs
+from gateway.operations import certs
 from gateway.storage.store import EntryStore
 from sync.bundle import (
     Lists,

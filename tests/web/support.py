@@ -18,18 +18,17 @@ from fastapi.testclient import TestClient
 from gateway.core.policy import Policy
 from gateway.core.retention import DiskLevel
 from gateway.core.values import DeviceHealth, DeviceState
-from gateway.export import database_url
+from gateway.service.access import AccessControl
 from gateway.service.checkpoint import GateIdentity
 from gateway.service.events import EventBus
 from gateway.service.guard_actions import GuardActions
 from gateway.service.manual_entries import ManualEntries
 from gateway.service.status import GatewayStatus
+from gateway.service.throttle import LoginThrottle
+from gateway.storage.records import Records, database_url
 from gateway.storage.store import EntryStore
-from gateway.web.access import AccessControl
 from gateway.web.app import WebServices, create_app
 from gateway.web.logbuffer import LogRing
-from gateway.web.records import Records
-from gateway.web.throttle import LoginThrottle
 
 LOCAL = ("127.0.0.1", 40000)
 REMOTE = ("192.0.2.7", 40000)  # TEST-NET-1: never a real peer, only a label here

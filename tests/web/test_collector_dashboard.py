@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from gateway.cli.main import app
 from gateway.core.values import CodeStatus, Decision, Direction, Entry
-from gateway.web.collector_app import CollectorDashboard
+from gateway.wiring.collector import CollectorDashboard
 from harness.ports import free_port
 from sync.batch import decode_batch, encode_batch
 from sync.collector_store import (

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway import certs
+from gateway.operations import certs
 from harness.waiting import wait_until
 from tests.support.handcarry import Site, make_site
 from tests.web.conftest import Gate, screenshots, start_gate

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from gateway.cli_codes import code_reader
+from gateway.cli.codes import code_reader
 from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.keys import KeyDirectory
 from gateway.core.values import CodeStatus
-from gateway.web.collector_app import CollectorDashboard
+from gateway.wiring.collector import CollectorDashboard
 from harness.ports import free_port
 from harness.waiting import wait_until
 from tests.test_lookups import NOW, SITE, T0, fill_collector

@@ -14,8 +14,9 @@ import pytest
 from openpyxl import load_workbook
 
 from devices.preview import OUTLINE, PREVIEW_WIDTH
+from gateway.core.records import COLUMNS
 from gateway.core.values import CodeStatus
-from gateway.export import COLUMNS, database_url, iter_rows
+from gateway.storage.records import database_url, iter_rows
 from tests.devices.support import decode_jpeg, near_colour, wait_until
 from tests.devices.test_preview import white_in_picture
 from tests.web.conftest import Gate, screenshots

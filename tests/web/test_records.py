@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from gateway.core.records import Period
 from gateway.core.values import CodeStatus, Decision, Direction, Override
-from gateway.export import database_url
+from gateway.service.spreadsheets import csv_bytes
+from gateway.storage.records import Records, database_url
 from gateway.storage.store import EntryStore
-from gateway.web.records import Period, Records
 from tests.storage.test_store import new_entry
 
 BEIJING = 8 * 60
@@ -57,7 +58,7 @@ def test_search_finds_text_newest_first_in_pages(tmp_path: Path) -> None:
 
 def test_csv_export_has_the_contract_header_and_a_bom(tmp_path: Path) -> None:
     records = fill(tmp_path / "g.db")
-    count, body = records.csv(Period(date(2026, 11, 25), date(2026, 11, 25), BEIJING))
+    count, body = csv_bytes(records.rows(Period(date(2026, 11, 25), date(2026, 11, 25), BEIJING)))
     text = body.decode("utf-8")
     assert count == 3
     assert text.startswith("\ufeffid,seq,gate,site,occurred_at,direction,decision,")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.web.throttle import LoginThrottle
+from gateway.service.throttle import LoginThrottle
 
 
 class Clock:

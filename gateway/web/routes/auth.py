@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from gateway.web.access import GUARD_ACCOUNT, Principal
+from gateway.service.access import GUARD_ACCOUNT, Principal
 from gateway.web.deps import SESSION_COOKIE, Access, MaybePrincipal, is_local, may_watch
 from gateway.web.schemas import (
     ChangeSecretRequest,

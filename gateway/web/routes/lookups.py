@@ -16,19 +16,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field, model_validator
 
-from gateway.export import csv_bytes, xlsx_bytes
-from gateway.lookups import (
+from gateway.core.lookups import (
     DEFAULT_OUT_HOURS,
     DEFAULT_WINDOW_MIN,
     Absence,
     Contact,
     LookupFailed,
-    Lookups,
     Passage,
     columns,
     plain,
 )
-from gateway.web.access import Principal
+from gateway.core.ports import PersonLookups
+from gateway.service.access import Principal
+from gateway.service.spreadsheets import XLSX_MEDIA_TYPE, csv_bytes, xlsx_bytes
 from gateway.web.deps import Board, Manager
 from gateway.web.schemas import ErrorPublic
 from gateway.web.services import Dashboard
@@ -39,7 +39,6 @@ router = APIRouter(
     responses={401: {"model": ErrorPublic}, 403: {"model": ErrorPublic}},
 )
 _MAX_DAYS = 366
-_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Format = Literal["json", "csv", "xlsx"]
 
 
@@ -69,12 +68,15 @@ class AbsentQuery(BaseModel):
     format: Format = "json"
 
 
+_DOWNLOADS: dict[int | str, dict[str, Any]] = {200: {"content": {XLSX_MEDIA_TYPE: {}}}}
+
+
 class TracePublic(BaseModel):
     label: str | None  # the person's masked label, as their latest passage shows it
     items: list[dict[str, Any]]
 
 
-@router.post("/trace", response_model=TracePublic, responses={200: {"content": {_XLSX: {}}}})
+@router.post("/trace", response_model=TracePublic, responses=_DOWNLOADS)
 async def trace(query: PersonQuery, board: Board, manager: Manager) -> Any:
     """Every passage of one person at every gate of the database, in time order."""
     subject = await _subject(board, query)
@@ -85,7 +87,7 @@ async def trace(query: PersonQuery, board: Board, manager: Manager) -> Any:
     return _answer(found, Passage, query.format, "trace", {"label": _label(found)})
 
 
-@router.post("/contacts", response_model=TracePublic, responses={200: {"content": {_XLSX: {}}}})
+@router.post("/contacts", response_model=TracePublic, responses=_DOWNLOADS)
 async def contacts(query: PersonQuery, board: Board, manager: Manager) -> Any:
     """Everyone who passed the same gate within ±`window_min` of one person's passages."""
     subject = await _subject(board, query)
@@ -103,7 +105,7 @@ async def contacts(query: PersonQuery, board: Board, manager: Manager) -> Any:
     return _answer(found, Contact, query.format, "contacts", {"label": _label(own)})
 
 
-@router.post("/absent", response_model=TracePublic, responses={200: {"content": {_XLSX: {}}}})
+@router.post("/absent", response_model=TracePublic, responses=_DOWNLOADS)
 async def absent(query: AbsentQuery, board: Board, manager: Manager) -> Any:
     """Persons not seen for more than `days` days, and persons gone out and not back in."""
     now = datetime.now(UTC)
@@ -144,9 +146,9 @@ def _span(query: PersonQuery) -> tuple[datetime, datetime]:
     return start, datetime.combine(query.last, time.max, tzinfo=UTC) - offset
 
 
-async def _look(board: Dashboard, lookup: Callable[[Lookups], Any]) -> Any:
+async def _look(board: Dashboard, lookup: Callable[[PersonLookups], Any]) -> Any:
     def run() -> Any:
-        lookups = Lookups(board.records.url)
+        lookups = board.records.lookups()
         try:
             return lookup(lookups)
         finally:
@@ -183,7 +185,7 @@ def _answer(
         media = "text/csv; charset=utf-8"
     else:
         _, body = xlsx_bytes(rows, columns(kind), name)
-        media = _XLSX
+        media = XLSX_MEDIA_TYPE
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     disposition = f'attachment; filename="{name}-{stamp}.{fmt}"'
     return Response(body, media_type=media, headers={"content-disposition": disposition})

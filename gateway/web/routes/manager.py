@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
+from gateway.core.records import Period
+from gateway.service.spreadsheets import XLSX_MEDIA_TYPE, csv_bytes, xlsx_bytes
 from gateway.web.deps import Board, Manager
-from gateway.web.records import Period
 from gateway.web.schemas import (
     AuditPublic,
     ErrorPublic,
@@ -77,7 +78,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
 @router.get("/export.csv", response_class=Response, responses=_EXPORT_RESPONSES)
 async def export_csv(board: Board, days: Days, manager: Manager) -> Response:
     """The entries of the period as CSV, with the columns of `checkpoint export`."""
-    count, body = await asyncio.to_thread(board.records.csv, days)
+    count, body = await asyncio.to_thread(lambda: csv_bytes(board.records.rows(days)))
     await asyncio.to_thread(
         board.access.audited, manager, "export", detail=_what("csv", days, count)
     )
@@ -88,23 +89,20 @@ async def export_csv(board: Board, days: Days, manager: Manager) -> Response:
     )
 
 
-_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
 @router.get(
     "/export.xlsx",
     response_class=Response,
-    responses={200: {"content": {_XLSX: {}}, "description": "the entries as a workbook"}},
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "the entries as a workbook"}},
 )
 async def export_xlsx(board: Board, days: Days, manager: Manager) -> Response:
     """The entries of the period as an XLSX workbook, with the columns of `checkpoint export`."""
-    count, body = await asyncio.to_thread(board.records.xlsx, days)
+    count, body = await asyncio.to_thread(lambda: xlsx_bytes(board.records.rows(days)))
     await asyncio.to_thread(
         board.access.audited, manager, "export", detail=_what("xlsx", days, count)
     )
     return Response(
         body,
-        media_type=_XLSX,
+        media_type=XLSX_MEDIA_TYPE,
         headers={"content-disposition": f'attachment; filename="{_name(days)}.xlsx"'},
     )
 

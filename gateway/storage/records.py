@@ -1,5 +1,6 @@
-"""The manager's view of the entries: statistics, search and export, on a gateway or a
-collector database (both have the `entries` table with the export's columns).
+"""The entries of a gateway or a collector database (both have the `entries` table with the
+export's columns): rows in time order, the managers' statistics and search, each gate's sync
+state, and the lookups of a person.
 
 Days are the manager's local days: the browser says its UTC offset.
 """
@@ -9,60 +10,46 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.export import csv_bytes, iter_rows, xlsx_bytes
+from gateway.core.records import COLUMNS, DayStats, GateSync, Period, Stats
+from gateway.storage.lookups import Lookups
 
 _VISITOR = "visitor"
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
-    """Local days `first`..`last` (inclusive) at `offset_min` minutes east of UTC."""
-
-    first: date
-    last: date
-    offset_min: int = 0
-
-    def local(self, occurred_at: str) -> datetime:
-        return datetime.fromisoformat(occurred_at) + timedelta(minutes=self.offset_min)
-
-    def covers(self, occurred_at: str) -> bool:
-        return self.first <= self.local(occurred_at).date() <= self.last
+def database_url(value: str | Path) -> str:
+    """Accept a URL, or a plain path to a SQLite file."""
+    text = str(value)
+    if "://" in text:
+        return text.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{Path(text).resolve()}"
 
 
-@dataclass(frozen=True, slots=True)
-class Stats:
-    total: int
-    admit: int
-    refer: int
-    deny: int
-    entering: int
-    leaving: int
-    fever: int
-    red: int
-    yellow: int
-    overrides: int
-    visitors: int
-    hourly_in: list[int] = field(default_factory=lambda: [0] * 24)
-    hourly_out: list[int] = field(default_factory=lambda: [0] * 24)
-
-
-@dataclass(frozen=True, slots=True)
-class GateSync:
-    """A gate as the sync status shows it."""
-
-    site: str
-    gate: str
-    state: str  # online, offline, or local-only (no broker configured)
-    backlog: int | None
-    oldest_unsynced: datetime | None
-    last_seen: datetime | None
+def iter_rows(
+    url: str, *, date_from: date | None = None, date_to: date | None = None
+) -> Iterator[dict[str, Any]]:
+    """Entries in time order, as plain values in `COLUMNS` order (days are UTC, inclusive)."""
+    engine = create_engine(url)
+    try:
+        table = Table("entries", MetaData(), autoload_with=engine)
+        query = select(*(table.c[name] for name in COLUMNS)).order_by(
+            table.c.occurred_at, table.c.gate, table.c.seq
+        )
+        if date_from is not None:
+            query = query.where(table.c.occurred_at >= _day_start(date_from))
+        if date_to is not None:
+            query = query.where(table.c.occurred_at < _day_start(date_to + timedelta(days=1)))
+        with engine.connect() as connection:
+            for row in connection.execute(query):
+                yield {name: _plain(row._mapping[name]) for name in COLUMNS}
+    finally:
+        engine.dispose()
 
 
 class Records:
@@ -132,11 +119,9 @@ class Records:
         found.reverse()
         return len(found), found[offset : offset + limit]
 
-    def csv(self, period: Period) -> tuple[int, bytes]:
-        return csv_bytes(self.rows(period))
-
-    def xlsx(self, period: Period) -> tuple[int, bytes]:
-        return xlsx_bytes(self.rows(period))
+    def lookups(self) -> Lookups:
+        """The lookups of a person on this database (close them after use)."""
+        return Lookups(self.url)
 
     def gates(self) -> list[GateSync]:
         """The gates a collector database knows (empty for a gateway database)."""
@@ -168,3 +153,31 @@ def _haystack(row: dict[str, Any]) -> str:
     fields = ("id", "gate", "lane", "subject_label", "decision", "code_status", "reasons")
     values = [str(row[name] or "") for name in (*fields, "override_by", "override_reason")]
     return " ".join(values).casefold()
+
+
+def day_stats(url: str, day: date) -> DayStats:
+    decisions: Counter[str] = Counter()
+    directions: Counter[str] = Counter()
+    hours: Counter[int] = Counter()
+    fever = colour = total = 0
+    for row in iter_rows(url, date_from=day, date_to=day):
+        total += 1
+        decisions[row["decision"]] += 1
+        directions[row["direction"]] += 1
+        hours[datetime.fromisoformat(row["occurred_at"]).hour] += 1
+        reasons = json.loads(row["reasons"])
+        fever += "fever" in reasons
+        colour += row["code_status"] in ("red", "yellow")
+    return DayStats(day, total, dict(decisions), dict(directions), dict(hours), fever, colour)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import segno
 import typer
 
-from gateway import credentials
+from gateway.cli.common import fail
 from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.formats import code_formats
@@ -40,6 +40,7 @@ from gateway.core.codes import CodeFormat, read_code
 from gateway.core.errors import ConfigError
 from gateway.core.masking import mask_name
 from gateway.core.values import NO_CODE, CodeCheck, CodeStatus, Credential
+from gateway.runtime import credentials
 
 ConfigOption = Annotated[
     Path | None,
@@ -86,11 +87,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys, name="keys")
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"checkpoint: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _settings(config: Path | None) -> Settings | None:
     """The config when one is named or present: these commands also work without one.
 
@@ -103,7 +99,7 @@ def _settings(config: Path | None) -> Settings | None:
     try:
         return load_settings(path)
     except ConfigError as exc:
-        _fail(f"configuration error\n{exc}", 2)
+        fail(f"configuration error\n{exc}", 2)
 
 
 _INSTANT = re.compile(
@@ -173,11 +169,11 @@ def check(
 ) -> None:
     """Decode and verify one code without recording it (exit 0 only for a valid code)."""
     if bool(text) == (image is not None):
-        _fail("give exactly one of --text and --image", 2)
+        fail("give exactly one of --text and --image", 2)
     try:
         now = datetime.now(UTC) if at is None else parse_instant(at)
     except ValueError as exc:
-        _fail(f"--at: {exc}", 2)
+        fail(f"--at: {exc}", 2)
     trust_list = _trust_list(trust, _settings(config))
     secret = _secret(secret_file)
     formats = code_formats(TrustStore(trust_list), secret=secret)
@@ -209,7 +205,7 @@ def code_holder(
     """The pseudonym for the holder of a code's text (see `code_reader`); kept nowhere."""
     subject = code_reader(_settings(config), trust=trust, secret_file=secret_file)(text)
     if subject is None:
-        _fail("this code names no person the gates would know", 2)
+        fail("this code names no person the gates would know", 2)
     return subject
 
 
@@ -217,13 +213,13 @@ def _trust_list(path: Path | None, settings: Settings | None) -> TrustList:
     try:
         if path is not None:
             if not path.is_file():
-                _fail(f"--trust: {path}: no such file", 2)
+                fail(f"--trust: {path}: no such file", 2)
             return read_trust_file(path)
         if settings is None:
             return TrustList()
         return load_trust_list(settings.storage.trust_list_path())
     except TrustListError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
 
 
 def _secret(path: Path | None) -> bytes | None:
@@ -232,14 +228,14 @@ def _secret(path: Path | None) -> bytes | None:
     try:
         return read_secret(path)
     except KeyDirectoryError as exc:
-        _fail(f"--secret-file: {exc}", 2)
+        fail(f"--secret-file: {exc}", 2)
 
 
 def _image_payloads(path: Path) -> list[bytes]:
     try:
         payloads = decode_image(path)
     except ImageError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     # The chunks of one SMART Health Card are often shown side by side: read them all.
     if len(payloads) > 1 and not all(p.startswith(SHC_PREFIX) for p in payloads):
         typer.echo(f"checkpoint: {len(payloads)} codes in the image; checking the first", err=True)
@@ -281,7 +277,7 @@ def _open_keys(path: Path) -> KeyDirectory:
     try:
         return KeyDirectory.open(path)
     except KeyDirectoryError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
 
 
 def keys_create(
@@ -299,7 +295,7 @@ def keys_create(
     settings = _settings(config)
     site = site or (settings.gate.site if settings is not None else None)
     if not site:
-        _fail("give --site (or a config file with [gate] site)", 2)
+        fail("give --site (or a config file with [gate] site)", 2)
     try:
         keys = KeyDirectory.create(
             directory,
@@ -309,7 +305,7 @@ def keys_create(
             now=datetime.now(UTC),
         )
     except (KeyDirectoryError, OSError) as exc:  # OSError: e.g. a read-only or full disk
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     keyring = keys.keyring
     typer.echo(f"created {directory}: signing key {keyring.active} ({alg.value})")
     typer.echo(f"trust list version {keyring.version} written to {keys.trust_list_path}")
@@ -328,7 +324,7 @@ def keys_rotate(
     try:
         kid = keys.rotate(alg=Algorithm.from_label(alg.value), now=datetime.now(UTC))
     except (KeyDirectoryError, OSError) as exc:  # OSError: e.g. a read-only or full disk
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _report(keys, f"new signing key {kid} ({alg.value})")
 
 
@@ -343,7 +339,7 @@ def keys_revoke(
     try:
         keys.revoke(kid, now=datetime.now(UTC))
     except (KeyDirectoryError, OSError) as exc:  # OSError: e.g. a read-only or full disk
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _report(keys, f"revoked {kid}")
 
 
@@ -358,12 +354,12 @@ def keys_trust_list(
     try:
         trust_list = keys.publish(now=datetime.now(UTC))
     except (KeyDirectoryError, OSError) as exc:  # OSError: e.g. a read-only or full disk
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     if out is not None:
         try:
             save_trust_list(trust_list, out)
         except OSError as exc:
-            _fail(f"{out}: cannot write the trust list: {exc.strerror}", 1)
+            fail(f"{out}: cannot write the trust list: {exc.strerror}", 1)
         typer.echo(f"trust list version {trust_list.version} written to {out}")
     _report(keys, f"trust list version {trust_list.version}")
 
@@ -394,16 +390,16 @@ def keys_import(
     try:
         imported = list(read_trust_file(source, issuer=issuer).keys.values())
     except TrustListError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     unbound = [key.kid for key in imported if not key.issuer]
     if unbound:
-        _fail(f"--issuer: needed for {', '.join(unbound)} (for a JWKS: the cards' iss URL)", 2)
+        fail(f"--issuer: needed for {', '.join(unbound)} (for a JWKS: the cards' iss URL)", 2)
     try:
         keys.import_keys(imported, now=datetime.now(UTC))
     except KeyDirectoryError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     except OSError as exc:  # e.g. a read-only or full disk
-        _fail(f"cannot write the key directory: {exc.strerror}", 1)
+        fail(f"cannot write the key directory: {exc.strerror}", 1)
     kinds = ", ".join(f"{key.kid} ({key.format.value}, {key.issuer})" for key in imported)
     _report(keys, f"imported {kinds}")
 
@@ -440,9 +436,9 @@ def issue_pass_command(
         secret = read_secret(secret_file or keys.secret_path)
         signing = keys.signing_key()
     except KeyDirectoryError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     if not name.strip():
-        _fail("--name is empty", 2)
+        fail("--name is empty", 2)
     now = datetime.now(UTC)
     try:
         text = issue_pass(
@@ -457,12 +453,12 @@ def issue_pass_command(
             expires_at=now + timedelta(days=days),
         )
     except ValueError as exc:
-        _fail(f"cannot issue this pass: {exc}", 2)
+        fail(f"cannot issue this pass: {exc}", 2)
     try:
         if png is not None:
             segno.make(text, error="m", micro=False).save(str(png), kind="png", scale=8, border=4)
         if text_out is not None:
             text_out.write_text(text + "\n", encoding="ascii")
     except OSError as exc:
-        _fail(f"{exc.filename}: cannot write: {exc.strerror}", 1)
+        fail(f"{exc.filename}: cannot write: {exc.strerror}", 1)
     typer.echo(text)

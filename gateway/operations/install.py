@@ -29,7 +29,7 @@ from pathlib import Path
 
 from gateway.config import load_settings
 from gateway.core.errors import CheckpointError, ConfigError
-from gateway.example_config import render_example
+from gateway.operations.example_config import render_example
 
 USER = "checkpoint"
 GATEWAY_UNIT = "checkpoint-gateway.service"
@@ -94,7 +94,7 @@ class Layout:
 
 def source_tree() -> Path | None:
     """The source tree this program runs from, or None when it runs from an installed copy."""
-    candidate = Path(__file__).resolve().parent.parent
+    candidate = Path(__file__).resolve().parents[2]
     if (candidate / "pyproject.toml").is_file() and (candidate / "systemd").is_dir():
         return candidate
     return None

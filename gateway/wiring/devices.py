@@ -8,7 +8,8 @@ option is taken as given when it differs from its default.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devices.body_temperature import (
@@ -28,7 +29,7 @@ from devices.simulated import SimulatedThermal, payload_loop
 from devices.spot_thermometer import SpotThermometer
 from devices.thermal_camera import FrameFeed, ThermalCamera
 from devices.uvc_thermal import UvcY16Feed
-from gateway.config import ScannerConfig, ThermalConfig
+from gateway.config import ScannerConfig, Settings, ThermalConfig
 from gateway.core.ports import ScanSource, ThermalSource
 
 THERMAL_NAME = "thermal"
@@ -46,6 +47,31 @@ _ONLY_FOR: dict[str, tuple[str, ...]] = {
     "password": ("http-matrix",),
     **{key: ("uvc-y16", "mlx90640-serial", "http-matrix") for key in _FRAME_ONLY},
 }
+
+
+@dataclass(frozen=True)
+class Devices:
+    scanners: Sequence[ScanSource] = field(default_factory=list)
+    thermals: Sequence[ThermalSource] = field(default_factory=list)
+
+
+class UnsupportedDevice(Exception):
+    """A device configuration that cannot work (the message names the key)."""
+
+
+def devices_from_settings(
+    settings: Settings, *, observe_decode: Callable[[float], None] = lambda seconds: None
+) -> Devices:
+    """The scanners and thermal source the config file names."""
+    try:
+        scanners = [
+            scanner_from_config(i, c, observe_decode=observe_decode)
+            for i, c in enumerate(settings.scanners)
+        ]
+        thermal = thermal_from_config(settings.thermal)
+    except ValueError as exc:
+        raise UnsupportedDevice(str(exc)) from None
+    return Devices(scanners=scanners, thermals=[thermal] if thermal else [])
 
 
 def scanner_from_config(

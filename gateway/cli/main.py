@@ -8,14 +8,15 @@ import sqlite3
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__
-from gateway.config import Settings, config_path, load_settings
-from gateway.core.errors import CheckpointError, ConfigError
+from gateway.cli.common import ConfigOption, fail, settings_from, setup_logging
+from gateway.config import config_path
+from gateway.core.errors import CheckpointError
 
 app = typer.Typer(
     help="checkpoint-gateway: scan, verify, decide, record durably and sync at a residential gate.",
@@ -24,33 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="config file (default: $CHECKPOINT_CONFIG or /etc/checkpoint/gateway.toml)",
-    ),
-]
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"checkpoint: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config_path(config))
-    except ConfigError as exc:
-        _fail(f"configuration error\n{exc}", 2)
-
-
-def _logging(verbose: bool) -> None:
-    from gateway.logs import configure
-
-    configure(verbose)
-
 
 @app.command()
 def init(
@@ -58,11 +32,11 @@ def init(
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
 ) -> None:
     """Write a commented example config file."""
-    from gateway.example_config import render_example
+    from gateway.operations.example_config import render_example
 
     path = config_path(config)
     if path.exists() and not force:
-        _fail(f"{path} exists; use --force to overwrite it", 1)
+        fail(f"{path} exists; use --force to overwrite it", 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_example(), encoding="utf-8")
     typer.echo(f"wrote {path}; edit [gate], [[scanners]] and [mqtt], then 'checkpoint run'")
@@ -74,21 +48,17 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the gate service (what systemd starts)."""
-    settings = _settings(config)
-    _logging(verbose)
-    from gateway.app import (
-        Gateway,
-        UnsupportedDevice,
-        devices_from_settings,
-        install_signal_handlers,
-    )
-    from gateway.metrics import GatewayMetrics
+    settings = settings_from(config)
+    setup_logging(verbose)
+    from gateway.runtime.metrics import GatewayMetrics
+    from gateway.wiring.devices import UnsupportedDevice, devices_from_settings
+    from gateway.wiring.gateway import Gateway, install_signal_handlers
 
     metrics = GatewayMetrics()
     try:
         devices = devices_from_settings(settings, observe_decode=metrics.decode.observe)
     except UnsupportedDevice as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
 
     async def main() -> None:
         gateway = Gateway(settings, devices, metrics)
@@ -98,7 +68,7 @@ def run(
     try:
         asyncio.run(main())
     except CheckpointError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
 
 
 @app.command()
@@ -108,9 +78,9 @@ def demo(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Simulated scanner and thermal camera, a private broker and collector, live guard screen."""
-    from gateway.demo import run_demo
+    from gateway.operations.demo import run_demo
 
-    _logging(verbose)
+    setup_logging(verbose)
     asyncio.run(run_demo(port=port, interval_s=interval))
 
 
@@ -135,43 +105,28 @@ def collector(
     import socket
     import threading
 
-    from gateway.cli_sync import collector_from_settings
-    from gateway.export import database_url
+    from gateway.cli.codes import code_reader
+    from gateway.wiring.collector import run_collector
 
-    settings = _settings(config)
-    _logging(verbose)
+    settings = settings_from(config)
+    setup_logging(verbose)
     if not settings.mqtt.enabled:
-        _fail(f"{config_path(config)}: mqtt.host is empty; the collector needs a broker", 2)
+        fail(f"{config_path(config)}: mqtt.host is empty; the collector needs a broker", 2)
     host, _, port = (web or "").rpartition(":")
     if web is not None and (not host or not port.isdigit() or not 0 < int(port) < 65536):
-        _fail(f"--web must be HOST:PORT (e.g. 0.0.0.0:8081), not {web!r}", 2)
-    url = database_url(database or settings.collector.database)
+        fail(f"--web must be HOST:PORT (e.g. 0.0.0.0:8081), not {web!r}", 2)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    # Each collector needs its own client id: two with one id knock each other off.
-    name = instance or f"{socket.gethostname()}-{os.getpid()}"
-    worker = collector_from_settings(settings, database=database, instance=name)
-    dashboard = None
-    if web is not None:
-        from gateway.web.collector_app import CollectorDashboard
-        from sync.collector_store import create_collector_engine, create_tables
-
-        # The dashboard reads the collector's tables: they exist before it serves.
-        engine = create_collector_engine(url)
-        create_tables(engine)
-        engine.dispose()
-        from gateway.cli_codes import code_reader
-
-        dashboard = CollectorDashboard(
-            url, host=host, port=int(port), code_holder=code_reader(settings)
-        )
-        dashboard.start()
-    try:
-        worker.run(stop)
-    finally:
-        if dashboard is not None:
-            dashboard.stop()
+    run_collector(
+        settings,
+        stop,
+        database=database,
+        # Each collector needs its own client id: two with one id knock each other off.
+        instance=instance or f"{socket.gethostname()}-{os.getpid()}",
+        web=(host, int(port)) if web is not None else None,
+        code_holder=code_reader(settings) if web is not None else None,
+    )
 
 
 def _parse_day(value: str | None) -> date | None:
@@ -180,7 +135,7 @@ def _parse_day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        _fail(f"not a date (YYYY-MM-DD): {value!r}", 2)
+        fail(f"not a date (YYYY-MM-DD): {value!r}", 2)
 
 
 @app.command()
@@ -197,13 +152,14 @@ def export(
     ] = None,
 ) -> None:
     """Write the entries table, one row per entry, as CSV or XLSX."""
-    from gateway.export import database_url, iter_rows, write_csv, write_xlsx
+    from gateway.service.spreadsheets import write_csv, write_xlsx
+    from gateway.storage.records import database_url, iter_rows
 
     if fmt not in ("csv", "xlsx"):
-        _fail(f"--format must be csv or xlsx, not {fmt!r}", 2)
+        fail(f"--format must be csv or xlsx, not {fmt!r}", 2)
     if fmt == "xlsx" and output is None:
-        _fail("--format xlsx needs --output FILE", 2)
-    url = database_url(database) if database else database_url(_settings(config).storage.path)
+        fail("--format xlsx needs --output FILE", 2)
+    url = database_url(database) if database else database_url(settings_from(config).storage.path)
     rows = iter_rows(url, date_from=_parse_day(date_from), date_to=_parse_day(date_to))
     try:
         if output is None:
@@ -214,7 +170,7 @@ def export(
             with output.open("w", newline="", encoding="utf-8") as out:
                 count = write_csv(rows, out)
     except (SQLAlchemyError, OSError) as exc:
-        _fail(f"cannot export from {url}: {exc}", 1)
+        fail(f"cannot export from {url}: {exc}", 1)
     typer.echo(f"exported {count} entries", err=True)
 
 
@@ -225,9 +181,9 @@ def stats(
     database: Annotated[str | None, typer.Option(help="database URL or SQLite path")] = None,
 ) -> None:
     """One-click statistics for a day."""
-    from gateway.export import database_url, day_stats
+    from gateway.storage.records import database_url, day_stats
 
-    url = database_url(database) if database else database_url(_settings(config).storage.path)
+    url = database_url(database) if database else database_url(settings_from(config).storage.path)
     the_day = _parse_day(day) or datetime.now(UTC).date()
     result = day_stats(url, the_day)
     typer.echo(f"{the_day}: {result.total} entries")
@@ -249,13 +205,13 @@ def backup(
     """Copy the live database consistently (SQLite online backup), while the service runs."""
     from gateway.storage.lifecycle import backup as backup_database
 
-    database = _settings(config).storage.path
+    database = settings_from(config).storage.path
     if not database.exists():
-        _fail(f"{database}: no database to back up", 1)
+        fail(f"{database}: no database to back up", 1)
     try:
         backup_database(database, output)
     except (CheckpointError, OSError, sqlite3.Error) as exc:
-        _fail(f"backup failed: {exc}", 1)
+        fail(f"backup failed: {exc}", 1)
     typer.echo(f"backed up {database} to {output}")
 
 
@@ -268,11 +224,11 @@ def restore(
     is kept beside it."""
     from gateway.storage.lifecycle import restore as restore_database
 
-    database = _settings(config).storage.path
+    database = settings_from(config).storage.path
     try:
         kept = restore_database(backup_file, database)
     except (CheckpointError, OSError, sqlite3.Error) as exc:
-        _fail(f"restore refused: {exc}", 1)
+        fail(f"restore refused: {exc}", 1)
     typer.echo(f"restored {backup_file} to {database}")
     if kept is not None:
         typer.echo(f"the replaced database is kept as {kept}")
@@ -285,13 +241,10 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from gateway import cli_bundle, cli_codes, cli_lookups, cli_ops, cli_sync
+    from gateway.cli import bundle, codes, lookups, ops, sync
 
-    cli_bundle.register(app)
-    cli_codes.register(app)
-    cli_lookups.register(app)
-    cli_ops.register(app)
-    cli_sync.register(app)
+    for commands in (bundle, codes, lookups, ops, sync):
+        commands.register(app)
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devices.simulated import Passage, SimulatedGate
-from gateway.app import Devices, Gateway, install_signal_handlers
 from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.keys import KeyDirectory, generate_private_key, read_secret
@@ -27,7 +26,9 @@ from gateway.codes.pseudonym import pseudonym
 from gateway.config import Settings, validate_settings
 from gateway.core.masking import mask_name
 from gateway.core.values import CodeStatus, Direction
-from gateway.export import database_url
+from gateway.storage.records import database_url
+from gateway.wiring.devices import Devices
+from gateway.wiring.gateway import Gateway, install_signal_handlers
 from sync.collector import Collector
 
 log = logging.getLogger(__name__)

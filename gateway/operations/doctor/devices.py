@@ -10,11 +10,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from gateway.app import UnsupportedDevice, devices_from_settings
 from gateway.config import Settings
 from gateway.core.ports import ScanSource, ThermalSource
 from gateway.core.values import DeviceHealth, DeviceState
-from gateway.doctor.findings import Finding, Status
+from gateway.operations.doctor.findings import Finding, Status
+from gateway.wiring.devices import UnsupportedDevice, devices_from_settings
 
 # Enough readings to tell a plausible source from a noisy one.
 THERMAL_READINGS = 3

@@ -9,25 +9,27 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from gateway.cli_codes import code_holder
-from gateway.export import database_url, write_csv, write_xlsx
-from gateway.lookups import (
+from gateway.cli.codes import code_holder
+from gateway.cli.common import fail
+from gateway.core.lookups import (
     DEFAULT_OUT_HOURS,
     DEFAULT_WINDOW_MIN,
     Absence,
     Contact,
     LookupFailed,
-    Lookups,
     Passage,
     columns,
     plain,
 )
+from gateway.service.spreadsheets import write_csv, write_xlsx
 from gateway.storage.access_db import AccessDatabase
 from gateway.storage.audit import add_audit
+from gateway.storage.lookups import Lookups
+from gateway.storage.records import database_url
 
 _DEFAULT_DAYS = 14
 
@@ -143,16 +145,11 @@ def absent(
     _write(found, Absence, fmt, output)
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"checkpoint: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _check_output(fmt: str, output: Path | None) -> None:
     if fmt not in ("table", "csv", "xlsx"):
-        _fail(f"--format must be table, csv or xlsx, not {fmt!r}", 2)
+        fail(f"--format must be table, csv or xlsx, not {fmt!r}", 2)
     if fmt == "xlsx" and output is None:
-        _fail("--format xlsx needs --output FILE", 2)
+        fail("--format xlsx needs --output FILE", 2)
 
 
 def _person(
@@ -165,16 +162,16 @@ def _person(
     config: Path | None,
 ) -> str:
     if sum(given is not None for given in (code, subject, entry)) != 1:
-        _fail("give exactly one of --code, --subject and --entry", 2)
+        fail("give exactly one of --code, --subject and --entry", 2)
     if code is not None:
         return code_holder(code, trust=trust, secret_file=secret_file, config=config)
     if entry is not None:
         found = _look(url, lambda lookups: lookups.subject_of(entry.strip()))
         if found is None:
-            _fail(f"no entry {entry} naming a person", 2)
+            fail(f"no entry {entry} naming a person", 2)
         return str(found)
     if not (subject or "").strip():
-        _fail("--subject is empty", 2)
+        fail("--subject is empty", 2)
     return (subject or "").strip()
 
 
@@ -183,7 +180,7 @@ def _span(date_from: str | None, date_to: str | None) -> tuple[datetime, datetim
     last = _day(date_to) or datetime.now(UTC).date()
     first = _day(date_from) or last - timedelta(days=_DEFAULT_DAYS)
     if first > last:
-        _fail("--from is after --to", 2)
+        fail("--from is after --to", 2)
     start = datetime.combine(first, time.min, tzinfo=UTC)
     return start, datetime.combine(last, time.max, tzinfo=UTC)
 
@@ -194,7 +191,7 @@ def _day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        _fail(f"not a date (YYYY-MM-DD): {value!r}", 2)
+        fail(f"not a date (YYYY-MM-DD): {value!r}", 2)
 
 
 def _url(database: str | None, config: Path | None) -> str:
@@ -206,25 +203,25 @@ def _url(database: str | None, config: Path | None) -> str:
     try:
         return database_url(load_settings(config_path(config)).storage.path)
     except ConfigError as exc:
-        _fail(f"configuration error\n{exc}", 2)
+        fail(f"configuration error\n{exc}", 2)
 
 
 def _look(url: str, lookup: Any) -> Any:
     try:
         lookups = Lookups(url)
     except LookupFailed as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     try:
         return lookup(lookups)
     except LookupFailed as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     finally:
         lookups.close()
 
 
 def _check_reason(reason: str) -> None:
     if not reason.strip():
-        _fail("--reason is required: say why this person is looked up", 2)
+        fail("--reason is required: say why this person is looked up", 2)
 
 
 def _audit(url: str, by: str | None, action: str, whom: str, reason: str, fmt: str) -> None:

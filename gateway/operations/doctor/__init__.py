@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from gateway.clock import SystemClock
 from gateway.config import load_settings
 from gateway.core.errors import ConfigError
-from gateway.doctor.broker import check_sync
-from gateway.doctor.devices import check_devices, check_scanner, check_thermal
-from gateway.doctor.findings import Finding, Status
-from gateway.doctor.host import check_clock, check_database, check_disk, disk_status
+from gateway.operations.doctor.broker import check_sync
+from gateway.operations.doctor.devices import check_devices, check_scanner, check_thermal
+from gateway.operations.doctor.findings import Finding, Status
+from gateway.operations.doctor.host import check_clock, check_database, check_disk, disk_status
+from gateway.runtime.clock import SystemClock
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",

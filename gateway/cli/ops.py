@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from gateway.cli.common import ConfigOption, fail
 from gateway.config import config_path
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="config file (default: $CHECKPOINT_CONFIG or /etc/checkpoint/gateway.toml)",
-    ),
-]
 RootOption = Annotated[
     Path,
     typer.Option(help="install into this directory tree instead of the running system"),
@@ -62,15 +55,15 @@ def install_command(
     ] = False,
 ) -> None:
     """Install or upgrade: user, virtualenv, config (kept if present), units, udev rules."""
-    from gateway.install import InstallError, Layout, install, source_tree
+    from gateway.operations.install import InstallError, Layout, install, source_tree
 
     tree = source or source_tree()
     if tree is None:
-        _fail("this copy is not a source tree: name one with --source DIR", 2)
+        fail("this copy is not a source tree: name one with --source DIR", 2)
     try:
         layout = Layout(root=root, prefix=prefix, config_dir=config_dir)
     except InstallError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     try:
         install(
             layout,
@@ -81,7 +74,7 @@ def install_command(
             report=typer.echo,
         )
     except InstallError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     typer.echo(
         f"next: edit {layout.config_file}, put secrets in /etc/credstore/ "
         f"(e.g. checkpoint.mqtt-password), check with '{layout.venv}/bin/checkpoint doctor', "
@@ -100,7 +93,7 @@ def uninstall_command(
     ] = False,
 ) -> None:
     """Disable and remove the service; the config and the data stay unless --purge."""
-    from gateway.install import InstallError, Layout, uninstall
+    from gateway.operations.install import InstallError, Layout, uninstall
 
     try:
         uninstall(
@@ -109,7 +102,7 @@ def uninstall_command(
             report=typer.echo,
         )
     except InstallError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
 
 
 def doctor_command(
@@ -120,7 +113,7 @@ def doctor_command(
     ] = 5.0,
 ) -> None:
     """Check config, devices, disk, database, clock, broker and collector: pass, warn or fail."""
-    from gateway.doctor import exit_code, render, run_doctor, to_json
+    from gateway.operations.doctor import exit_code, render, run_doctor, to_json
 
     # Every problem the devices and the broker log is in the table; keep the screen to it.
     logging.basicConfig(level=logging.WARNING, handlers=[logging.NullHandler()])
@@ -142,12 +135,7 @@ def bench_command(
     ] = False,
 ) -> None:
     """Measure decoding, scan-to-verdict, durable writes and MQTT against what a gate needs."""
-    from gateway.bench import run_bench
+    from gateway.operations.bench import run_bench
 
     fast_enough = run_bench(quick=quick, echo=typer.echo)
     raise typer.Exit(0 if fast_enough else 1)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"checkpoint: {message}", err=True)
-    raise typer.Exit(code)

@@ -19,7 +19,7 @@ from gateway.codes.files import write_atomic
 from gateway.config import Settings
 from gateway.core.errors import CheckpointError
 from gateway.core.ports import Exported, Settled
-from gateway.remote import RemoteDocuments
+from gateway.documents.remote import RemoteDocuments
 from gateway.storage.store import EntryStore
 from sync.bundle import (
     pending_batches,

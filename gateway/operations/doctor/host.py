@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.core.retention import DiskLevel, disk_level
-from gateway.doctor.findings import Finding, Status
+from gateway.operations.doctor.findings import Finding, Status
 from gateway.storage.migrate import revisions
 
 

@@ -22,9 +22,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session
 
 from gateway.core.errors import CheckpointError
+from gateway.core.values import AuditRecord
+from gateway.service.throttle import LoginThrottle
 from gateway.storage import accounts, audit
-from gateway.storage.audit import AuditRecord
-from gateway.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 

@@ -9,28 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from gateway import certs
-from gateway.config import Settings, config_path, load_settings
-from gateway.core.errors import ConfigError
-from gateway.export import database_url
-from sync.collector import Collector
+from gateway.cli.common import ConfigOption, fail, settings_from
+from gateway.operations import certs
+from gateway.storage.records import database_url
 from sync.collector_store import GateState, create_collector_engine, gate_states
 from sync.publisher import STATE_INTERVAL_S
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="config file (default: $CHECKPOINT_CONFIG or /etc/checkpoint/gateway.toml)",
-    ),
-]
 CaDirOption = Annotated[
     Path, typer.Option("--dir", help="the site's certificate directory (holds ca.crt, ca.key)")
 ]
@@ -62,42 +52,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="certs")
 
 
-def collector_from_settings(
-    settings: Settings, *, database: str | None, instance: str
-) -> Collector:
-    """The collector `checkpoint collector` runs: broker, credentials and TLS from [mqtt].
-
-    `instance` names this collector among those sharing the load (its client id must be
-    unique); `database` overrides [collector] database.
-    """
-    # The composition root pulls in the whole gateway; only this command needs it.
-    from gateway.app import mqtt_settings
-
-    connection = mqtt_settings(settings.mqtt)
-    return Collector(
-        database_url(database or settings.collector.database),
-        connection.host,
-        connection.port,
-        prefix=settings.mqtt.topic_prefix,
-        client_id=f"checkpoint-collector-{instance}",
-        username=connection.username,
-        password=connection.password,
-        tls=connection.tls,
-    )
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"checkpoint: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config_path(config))
-    except ConfigError as exc:
-        _fail(f"configuration error\n{exc}", 2)
-
-
 def gates(
     database: Annotated[
         str | None,
@@ -110,7 +64,7 @@ def gates(
     STATE is online, offline (its last will or a clean stop) or silent (says online but has
     not been heard for three state intervals).
     """
-    url = database_url(database or _settings(config).collector.database)
+    url = database_url(database or settings_from(config).collector.database)
     try:
         engine = create_collector_engine(url)
         try:
@@ -119,7 +73,7 @@ def gates(
         finally:
             engine.dispose()
     except (SQLAlchemyError, ValueError) as exc:
-        _fail(f"cannot read the gates from {url}: {exc}", 1)
+        fail(f"cannot read the gates from {url}: {exc}", 1)
     if not rows:
         typer.echo("no gate has reported yet")
         return
@@ -194,7 +148,7 @@ def certs_ca(
     try:
         files = certs.create_ca(directory, site=site, now=_now(), days=days)
     except (certs.CertificateError, OSError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _issued("CA", files)
     typer.echo("keep ca.key offline; give ca.crt to the broker, every gate and every collector")
 
@@ -218,7 +172,7 @@ def certs_gate(
         )
         added = certs.add_gate_to_acl(acl, site, gate) if acl is not None else None
     except (certs.CertificateError, OSError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _issued("gate", files)
     if added is not None:
         typer.echo(f"{acl}: {'added' if added else 'already has'} the lines for {site}/{gate}")
@@ -241,7 +195,7 @@ def certs_collector(
             directory, out or directory, name=name, now=_now(), days=days, force=force
         )
     except (certs.CertificateError, OSError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _issued("collector", files)
 
 
@@ -255,7 +209,7 @@ def certs_server(
     try:
         files = certs.issue_server(directory, out or directory, now=_now(), days=days, force=force)
     except (certs.CertificateError, OSError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _issued("community server", files)
 
 
@@ -272,7 +226,7 @@ def certs_bridge(
             directory, out or directory, name=name, now=_now(), days=days, force=force
         )
     except (certs.CertificateError, OSError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _issued("bridge", files)
 
 
@@ -291,5 +245,5 @@ def certs_broker(
             directory, out or directory, hosts=host, now=_now(), days=days, force=force
         )
     except (certs.CertificateError, OSError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _issued("broker", files)

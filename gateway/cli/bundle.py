@@ -20,16 +20,16 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from gateway.bundles import RECEIPT_SUFFIX, GateBundles, site_identity
-from gateway.cli_sync import ConfigOption, _fail, _settings
+from gateway.cli.common import ConfigOption, fail, settings_from
 from gateway.codes.files import write_atomic
 from gateway.codes.status_list import StatusStore, load_status_list
 from gateway.codes.trust import TrustStore
 from gateway.config import Settings
 from gateway.core.errors import CheckpointError
-from gateway.export import database_url
-from gateway.remote import RemoteDocuments
+from gateway.documents.bundles import RECEIPT_SUFFIX, GateBundles, site_identity
+from gateway.documents.remote import RemoteDocuments
 from gateway.service.policy_holder import PolicyHolder
+from gateway.storage.records import database_url
 from gateway.storage.store import EntryStore
 from sync.bundle import Lists, read_entries_bundle, receipt_for, write_lists, write_receipt
 from sync.collector_store import create_collector_engine, create_tables, entry_key, store_bundle
@@ -60,7 +60,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        _fail(f"{path}: cannot read it: {exc.strerror}", 1)
+        fail(f"{path}: cannot read it: {exc.strerror}", 1)
 
 
 @contextmanager
@@ -90,12 +90,12 @@ def export(output: OutputOption, config: ConfigOption = None) -> None:
 
     Nothing is marked synced: that takes the collector's receipt (or its MQTT ack).
     """
-    settings = _settings(config)
+    settings = settings_from(config)
     try:
         with _gate(settings) as desk:
             exported = desk.export(output)
     except (CheckpointError, OSError, SQLAlchemyError) as exc:
-        _fail(f"bundle not written: {exc}", 1)
+        fail(f"bundle not written: {exc}", 1)
     typer.echo(f"wrote {exported.entries} entries to {exported.path}")
     typer.echo("they stay unsynced here until 'checkpoint bundle receipt' or the network")
 
@@ -119,7 +119,7 @@ def import_bundle(
     Stored by entry id and revision like the MQTT path; a bundle imported before stores
     nothing new (its receipt is written again).
     """
-    settings = _settings(config)
+    settings = settings_from(config)
     data = _read(file)
     now = _now()
     url = database_url(database or settings.collector.database)
@@ -138,7 +138,7 @@ def import_bundle(
             path, write_receipt(receipt_for(bundle), identity=identity, now=now), mode=0o644
         )
     except (CheckpointError, OSError, SQLAlchemyError, ValueError) as exc:
-        _fail(f"{file}: refused: {exc}", 1)
+        fail(f"{file}: refused: {exc}", 1)
     if new:
         typer.echo(f"stored {bundle.count} entries of {bundle.site}/{bundle.gate}")
     else:
@@ -148,13 +148,13 @@ def import_bundle(
 
 def receipt(file: FileArgument, config: ConfigOption = None) -> None:
     """At the gate: settle exactly the entries the collector's receipt names."""
-    settings = _settings(config)
+    settings = settings_from(config)
     data = _read(file)
     try:
         with _gate(settings) as desk:
             settled = desk.settle(data)
     except (CheckpointError, OSError, SQLAlchemyError) as exc:
-        _fail(f"{file}: refused: {exc}", 1)
+        fail(f"{file}: refused: {exc}", 1)
     already = settled.named - settled.settled
     typer.echo(
         f"settled {settled.settled} of the {settled.named} entries the receipt names"
@@ -175,11 +175,11 @@ def lists(
 
     The documents are the ones kept retained over MQTT; gates check them the same way.
     """
-    settings = _settings(config)
+    settings = settings_from(config)
     if trust is None and status is None and policy is None:
-        _fail("give at least one of --trust, --status, --policy", 2)
+        fail("give at least one of --trust, --status, --policy", 2)
     if policy is not None and gate is None:
-        _fail("a policy is per gate: give --gate", 2)
+        fail("a policy is per gate: give --gate", 2)
     now = _now()
     documents = Lists(
         site=site or settings.gate.site,
@@ -193,7 +193,7 @@ def lists(
         identity, ca = site_identity(settings)
         write_atomic(output, write_lists(documents, identity=identity, ca=ca, now=now), mode=0o644)
     except (CheckpointError, OSError) as exc:
-        _fail(f"lists not written: {exc}", 1)
+        fail(f"lists not written: {exc}", 1)
     typer.echo(f"wrote the lists for {documents.site}{'/' + gate if gate else ''} to {output}")
 
 
@@ -203,12 +203,12 @@ def import_lists(file: FileArgument, config: ConfigOption = None) -> None:
     A running service takes them at its next start; the technician page puts them in force
     at once.
     """
-    settings = _settings(config)
+    settings = settings_from(config)
     data = _read(file)
     try:
         with _gate(settings) as desk:
             lines = asyncio.run(desk.import_lists(data))
     except (CheckpointError, OSError, SQLAlchemyError) as exc:
-        _fail(f"{file}: refused: {exc}", 1)
+        fail(f"{file}: refused: {exc}", 1)
     for line in lines:
         typer.echo(line)

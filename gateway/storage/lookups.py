@@ -10,76 +10,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, and_, create_engine, func, inspect, select
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
-from gateway.core.errors import CheckpointError
+from gateway.core.lookups import (
+    DEFAULT_OUT_HOURS,
+    DEFAULT_WINDOW_MIN,
+    FEVER,
+    Absence,
+    Contact,
+    LookupFailed,
+    Passage,
+)
 
 LAST_PASSAGES = "last_passages"  # a collector's: each person's last passage
-DEFAULT_WINDOW_MIN = 10
-DEFAULT_OUT_HOURS = 24
-FEVER = "fever"
-
-
-class LookupFailed(CheckpointError):
-    """The database cannot be read for a lookup."""
-
-
-@dataclass(frozen=True, slots=True)
-class Passage:
-    """One passage of the person looked up."""
-
-    occurred_at: datetime
-    site: str
-    gate: str
-    direction: str
-    decision: str
-    temperature_c: float | None
-    fever: bool
-    label: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """A person who passed the same gate close in time to the person looked up."""
-
-    subject: str
-    label: str | None
-    shared: int  # passages of the person looked up that this one was near
-    closest_s: float  # the smallest time apart, seconds
-    fever: bool  # a fever reading among their passages near the person's
-    entry_id: str  # their entry closest in time: to look them up in turn
-
-
-@dataclass(frozen=True, slots=True)
-class Absence:
-    """A person whose last passage is long ago, or was on the way out."""
-
-    subject: str
-    label: str | None
-    last_at: datetime
-    site: str
-    gate: str
-    direction: str
-    why: str  # "not-seen" (more than N days) or "out" (out, and not back in for hours)
-
-
-def columns(kind: type[Passage] | type[Contact] | type[Absence]) -> tuple[str, ...]:
-    """What a list shows and exports: its fields in order, masked labels but no pseudonym."""
-    return tuple(f.name for f in fields(kind) if f.name != "subject")
-
-
-def plain(item: Passage | Contact | Absence) -> dict[str, Any]:
-    """A list item as shown and exported (times in ISO 8601)."""
-    return {name: _shown(getattr(item, name)) for name in columns(type(item))}
-
-
-def _shown(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 class Lookups:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.app import mqtt_settings
 from gateway.config import Settings
 from gateway.core.values import Entry
-from gateway.doctor.findings import Finding, Status
+from gateway.operations.doctor.findings import Finding, Status
 from gateway.storage.engine import StorageError, create_sqlite_engine
 from gateway.storage.store import EntryStore
+from gateway.wiring.broker import mqtt_settings
 from sync.batch import encode_batch
 from sync.mqtt import Message, MqttClient, MqttError, Tls
 from sync.topics import Topics

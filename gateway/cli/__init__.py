@@ -1,0 +1,5 @@
+"""The `checkpoint` command line, one module per group of commands."""
+
+from gateway.cli.main import main
+
+__all__ = ["main"]
