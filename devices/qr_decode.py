@@ -1,10 +1,16 @@
-"""QR decoding of grayscale frames, with zxing-cpp (the default) or pyzbar behind one signature."""
+"""QR decoding of grayscale frames, with zxing-cpp (the default) or pyzbar behind one signature.
+
+The one decode path: camera scanners, `checkpoint check --image`, the doctor and the bench
+all decode through `decoder(name)`, so a code one of them reads, all of them read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal, NamedTuple
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import zxingcpp
@@ -62,6 +68,28 @@ def decoder(name: DecoderName) -> Decoder:
         return DECODERS[name]
     except KeyError:
         raise ValueError(f"unknown QR decoder {name!r}; use one of {sorted(DECODERS)}") from None
+
+
+class ImageError(ValueError):
+    """A file that cannot be read as an image."""
+
+
+def read_gray(path: Path) -> GrayFrame:
+    """An image file as a grayscale frame (PNG, JPEG and the other formats OpenCV reads)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read the image: {exc.strerror}") from None
+    # imdecode rather than imread: a clear error for a missing file, and any path encoding.
+    gray = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
+    if gray is None:
+        raise ImageError(f"{path}: not an image format OpenCV can read")
+    return np.asarray(gray, dtype=np.uint8)
+
+
+def decode_image(path: Path, name: DecoderName = "zxing") -> list[bytes]:
+    """The payloads of the QR codes in an image file, as a camera would read them."""
+    return [found.payload for found in decoder(name)(read_gray(path))]
 
 
 def _zxing_polygon(position: zxingcpp.Position) -> tuple[Point, ...]:

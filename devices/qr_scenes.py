@@ -102,7 +102,8 @@ def _square(side: float, angle_deg: float) -> npt.NDArray[np.float64]:
     square = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
     theta = math.radians(angle_deg)
     rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-    return square @ rotation.T
+    corners: npt.NDArray[np.float64] = square @ rotation.T
+    return corners
 
 
 def _tilt(corners: npt.NDArray[np.float64], rng: np.random.Generator) -> npt.NDArray[np.float64]:

@@ -387,7 +387,7 @@ def _bulk_upsert(key: tuple[str, ...]) -> TextClause:
     records by the server (one parse, one plan, one executor run); a value object becomes its
     columns, a field an older gateway leaves out takes its default, and an id sent twice is
     stored in its highest revision. The rows it stores update the persons' last passages."""
-    dialect = postgresql.dialect()
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
     def sql_type(name: str) -> str:
         return str(ENTRIES.c[name].type.compile(dialect=dialect))

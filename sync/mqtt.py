@@ -228,7 +228,7 @@ class MqttClient:
     def _open(self) -> bool:
         """Open the socket (TCP, then TLS) and send CONNECT; False if that failed."""
         settings = self._settings
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = settings.session_expiry_s
         try:
             self._paho.connect(

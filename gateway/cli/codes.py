@@ -23,7 +23,6 @@ from gateway.cli.common import fail
 from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.formats import code_formats
-from gateway.codes.image import ImageError, decode_image
 from gateway.codes.keys import KeyDirectory, KeyDirectoryError, read_secret
 from gateway.codes.pseudonym import pseudonym
 from gateway.codes.shc import PREFIX as SHC_PREFIX
@@ -232,6 +231,8 @@ def _secret(path: Path | None) -> bytes | None:
 
 
 def _image_payloads(path: Path) -> list[bytes]:
+    from devices.qr_decode import ImageError, decode_image  # OpenCV only when an image is read
+
     try:
         payloads = decode_image(path)
     except ImageError as exc:

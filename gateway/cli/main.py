@@ -50,7 +50,8 @@ def run(
     """Run the gate service (what systemd starts)."""
     settings = settings_from(config)
     setup_logging(verbose)
-    from gateway.runtime.metrics import GatewayMetrics
+    from gateway.operations.doctor import page_checks
+    from gateway.service.metrics import GatewayMetrics
     from gateway.wiring.devices import UnsupportedDevice, devices_from_settings
     from gateway.wiring.gateway import Gateway, install_signal_handlers
 
@@ -61,7 +62,7 @@ def run(
         fail(str(exc), 2)
 
     async def main() -> None:
-        gateway = Gateway(settings, devices, metrics)
+        gateway = Gateway(settings, devices, metrics, doctor=page_checks)
         install_signal_handlers(gateway)
         await gateway.run()
 

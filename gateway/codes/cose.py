@@ -270,7 +270,8 @@ def sign1(payload: bytes, key: PrivateKey, kid: bytes) -> bytes:
 
 def encode_text(message: bytes, prefix: bytes) -> str:
     """COSE bytes → zlib → Base45, behind the prefix: ready for a QR code."""
-    return prefix.decode("ascii") + base45.b45encode(zlib.compress(message, 9)).decode("ascii")
+    encoded: bytes = base45.b45encode(zlib.compress(message, 9))
+    return prefix.decode("ascii") + encoded.decode("ascii")
 
 
 def _sig_structure(protected: bytes, payload: bytes) -> bytes:

@@ -26,6 +26,7 @@ from gateway.codes.pseudonym import pseudonym
 from gateway.config import Settings, validate_settings
 from gateway.core.masking import mask_name
 from gateway.core.values import CodeStatus, Direction
+from gateway.operations.doctor import page_checks
 from gateway.storage.records import database_url
 from gateway.wiring.devices import Devices
 from gateway.wiring.gateway import Gateway, install_signal_handlers
@@ -168,7 +169,8 @@ async def run_demo(*, port: int, interval_s: float) -> None:
         print(f"guard screen: http://127.0.0.1:{port}   (Ctrl-C to stop)")
         print(f"demo data in {workdir}")
         print(f"export it with: checkpoint export --database {workdir}/collector.db")
-        gateway = Gateway(settings, Devices(scanners=[gate.scanner], thermals=[gate.thermal]))
+        devices = Devices(scanners=[gate.scanner], thermals=[gate.thermal])
+        gateway = Gateway(settings, devices, doctor=page_checks)
         install_signal_handlers(gateway)
         try:
             await gateway.run()

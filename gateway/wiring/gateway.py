@@ -9,7 +9,7 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import uvicorn
@@ -27,16 +27,15 @@ from gateway.core.ports import Previewable
 from gateway.core.values import CodeStatus, Entry
 from gateway.documents.bundles import GateBundles
 from gateway.documents.remote import RemoteDocuments
-from gateway.operations import doctor
 from gateway.runtime import credentials
 from gateway.runtime.clock import SystemClock, boot_id
-from gateway.runtime.metrics import GatewayMetrics
 from gateway.runtime.sdnotify import notify, watchdog_interval_s
 from gateway.service.access import AccessControl
 from gateway.service.checkpoint import CheckpointService, GateIdentity
 from gateway.service.events import EventBus
 from gateway.service.guard_actions import GuardActions
 from gateway.service.manual_entries import ManualEntries
+from gateway.service.metrics import GatewayMetrics
 from gateway.service.policy_holder import PolicyHolder
 from gateway.service.status import GateNames, Lists, StatusService
 from gateway.storage.records import Records, database_url
@@ -51,6 +50,9 @@ from sync.publisher import Publisher, gateway_client
 from sync.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# The technician page's checks: `checkpoint doctor` with the service's settings and clock.
+DoctorPage = Callable[[Settings, SystemClock], Sequence[DoctorCheck]]
 
 _HEALTH_CHECK_S = 5.0
 _RETENTION_INTERVAL_S = 3600.0
@@ -86,11 +88,17 @@ class Gateway:
     """
 
     def __init__(
-        self, settings: Settings, devices: Devices, metrics: GatewayMetrics | None = None
+        self,
+        settings: Settings,
+        devices: Devices,
+        metrics: GatewayMetrics | None = None,
+        *,
+        doctor: DoctorPage | None = None,
     ) -> None:
         self.settings = settings
         self.devices = devices
         self.metrics = metrics or GatewayMetrics()
+        self.doctor = doctor
         self.stop_event = asyncio.Event()
         self.bus = EventBus()
         self.clock = SystemClock()
@@ -240,7 +248,7 @@ class Gateway:
                     if isinstance(source, Previewable)
                 },
                 settings=lambda: settings.model_dump(mode="json"),
-                doctor=functools.partial(_doctor_page, settings, clock),
+                doctor=functools.partial(self.doctor, settings, clock) if self.doctor else None,
                 logs=self.log_ring,
                 code_holder=functools.partial(_code_holder, formats, clock),
                 hand_carry=GateBundles(
@@ -333,19 +341,6 @@ class RecordHooks:
 def _metrics_page(metrics: GatewayMetrics, status: StatusService, clock: SystemClock) -> bytes:
     metrics.refresh(status.current(), clock.now())
     return metrics.render()
-
-
-def _doctor_page(settings: Settings, clock: SystemClock) -> list[DoctorCheck]:
-    """`checkpoint doctor` without re-reading the config; devices as this service reports
-    them. Short timeouts: a technician is waiting at the page."""
-    findings = [
-        *doctor.check_devices(settings, timeout_s=3.0),
-        doctor.check_disk(settings.storage.path),
-        doctor.check_database(settings.storage.path),
-        doctor.check_clock(clock),
-        *doctor.check_sync(settings, timeout_s=3.0),
-    ]
-    return [DoctorCheck(f.check, f.status.value, f.detail, f.advice) for f in findings]
 
 
 def _code_holder(formats: Sequence[CodeFormat], clock: SystemClock, text: str) -> str | None:

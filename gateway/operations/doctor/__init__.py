@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from gateway.config import load_settings
+from gateway.config import Settings, load_settings
 from gateway.core.errors import ConfigError
 from gateway.operations.doctor.broker import check_sync
 from gateway.operations.doctor.devices import check_devices, check_scanner, check_thermal
 from gateway.operations.doctor.findings import Finding, Status
 from gateway.operations.doctor.host import check_clock, check_database, check_disk, disk_status
 from gateway.runtime.clock import SystemClock
+from gateway.web.services import DoctorCheck
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -33,6 +34,7 @@ __all__ = [
     "check_thermal",
     "disk_status",
     "exit_code",
+    "page_checks",
     "render",
     "run_doctor",
     "to_json",
@@ -94,3 +96,16 @@ def to_json(findings: Sequence[Finding]) -> str:
         ensure_ascii=False,
         indent=2,
     )
+
+
+def page_checks(settings: Settings, clock: SystemClock) -> list[DoctorCheck]:
+    """`checkpoint doctor` without re-reading the config; devices as this service reports
+    them. Short timeouts: a technician is waiting at the page."""
+    findings = [
+        *check_devices(settings, timeout_s=3.0),
+        check_disk(settings.storage.path),
+        check_database(settings.storage.path),
+        check_clock(clock),
+        *check_sync(settings, timeout_s=3.0),
+    ]
+    return [DoctorCheck(f.check, f.status.value, f.detail, f.advice) for f in findings]

@@ -1,8 +1,9 @@
 """Alembic environment: runs on the connection handed over by `gateway.storage.migrate`."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
-from gateway.storage.tables import SQLModel
+import gateway.storage.tables  # noqa: F401  (the tables register with SQLModel's metadata)
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import segno
 
-from gateway.codes.image import ImageError, decode_image
+from devices.qr_decode import ImageError, decode_image
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance"
 
@@ -18,6 +18,16 @@ def test_decodes_a_qr_code_from_a_png(tmp_path: Path) -> None:
     path = tmp_path / "code.png"
     segno.make("CP1:HELLO 123", error="m", micro=False).save(str(path), scale=6, border=4)
     assert decode_image(path) == [b"CP1:HELLO 123"]
+
+
+def test_a_dark_mode_code_is_read_as_the_camera_reads_it(tmp_path: Path) -> None:
+    """Light modules on a dark ground, as phones in dark mode show them."""
+    path = tmp_path / "dark.png"
+    segno.make("CP1:DARK 7", error="m", micro=False).save(
+        str(path), scale=6, border=4, dark="white", light="black"
+    )
+    assert decode_image(path) == [b"CP1:DARK 7"]
+    assert decode_image(path, "pyzbar") == [b"CP1:DARK 7"]
 
 
 def test_an_image_without_a_code_gives_nothing(tmp_path: Path) -> None:
