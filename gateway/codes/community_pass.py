@@ -21,9 +21,9 @@ import cbor2
 
 from gateway.codes import cose
 from gateway.codes.cose import CoseError, Layer, PrivateKey
-from gateway.codes.guard import verify_never_raising
-from gateway.codes.times import CLOCK_SKEW
-from gateway.codes.trust import TrustedKey, TrustStore
+from gateway.codes.signed import SignedFormat, open_signed
+from gateway.codes.times import CLOCK_SKEW, aware
+from gateway.codes.trust import KeyFormat, TrustedKey, TrustStore
 from gateway.core.values import CodeCheck, CodeStatus, Credential
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,6 @@ PREFIX = b"CP1:"
 NAME = "cp1"
 
 _MAX_TEXT = 64
-_MAX_KID = 64  # ours have 8 bytes; the bound keeps a hostile one out of details and logs
 _MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _COLOURS = {c.value: c for c in (CodeStatus.GREEN, CodeStatus.YELLOW, CodeStatus.RED)}
 
@@ -114,6 +113,9 @@ def _seconds(claims: Mapping[object, object], key: str) -> int:
     return value
 
 
+_SIGNED = SignedFormat(NAME, PREFIX, KeyFormat.CP1, PassClaims.from_payload)
+
+
 class CommunityPassFormat:
     """Verifies `CP1:` passes offline against the keys of a `TrustStore`."""
 
@@ -126,32 +128,12 @@ class CommunityPassFormat:
         return payload.startswith(PREFIX)
 
     def verify(self, payload: bytes, now: datetime) -> Credential:
-        """Never raises: every failure, expected or not, is a `Credential` with its check."""
-        return verify_never_raising(self._verify, payload, now, format_name=NAME)
-
-    def _verify(self, payload: bytes, now: datetime) -> Credential:
-        try:
-            message = cose.decode_text(payload, PREFIX)
-        except CoseError as exc:
-            return Credential(format=NAME, check=CodeCheck.UNREADABLE, detail=str(exc))
-        if message.kid is None or not 0 < len(message.kid) <= _MAX_KID:
-            return Credential(format=NAME, check=CodeCheck.UNREADABLE, detail="cose: bad key id")
-        kid = base64.b64encode(message.kid).decode("ascii")
-        key = self._trust.lookup(kid)
-        if key is None:
-            return Credential(
-                format=NAME,
-                check=CodeCheck.UNKNOWN_ISSUER,
-                kid=kid,
-                detail=f"key {kid} is not in trust list version {self._trust.current.version}",
-            )
-        try:
-            cose.verify_signature(message, key.public_key)
-            claims = PassClaims.from_payload(message.payload)
-        except CoseError as exc:
-            forged = exc.layer is Layer.SIGNATURE
-            check = CodeCheck.BAD_SIGNATURE if forged else CodeCheck.UNREADABLE
-            return Credential(format=NAME, check=check, kid=kid, detail=str(exc))
+        """Every failure is a `Credential` with its check."""
+        opened = open_signed(payload, _SIGNED, self._trust)
+        if isinstance(opened, Credential):
+            return opened
+        kid, key, claims = opened.kid, opened.key, opened.claims
+        now = aware(now)
         if claims.issuer != key.issuer:
             return Credential(
                 format=NAME,

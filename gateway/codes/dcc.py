@@ -15,7 +15,6 @@ signer make this kind of statement). A DCC carries no colour: a valid one takes 
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ from datetime import datetime
 
 from gateway.codes import cose
 from gateway.codes.cose import CoseError, Layer
-from gateway.codes.guard import verify_never_raising
 from gateway.codes.health import ColourRule, Statement
 from gateway.codes.pseudonym import person_pseudonym
-from gateway.codes.times import CLOCK_SKEW, numeric_date
+from gateway.codes.signed import SignedFormat, open_signed
+from gateway.codes.times import CLOCK_SKEW, aware, numeric_date
 from gateway.codes.trust import KeyFormat, TrustedKey, TrustStore
 from gateway.core.masking import mask_name
 from gateway.core.values import CodeCheck, CodeStatus, Credential
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 PREFIX = b"HC1:"
 NAME = "dcc"
 
-_KID_BYTES = 8  # the DCC key id; longer ones are cut as the reference verifiers do
-_MAX_KID = 64
 _MAX_NAME = 80  # the DCC schema's limit for each name field
 _ISS, _EXP, _IAT, _HCERT = 1, 4, 6, -260
 _STATEMENTS = {"v": Statement.VACCINATION, "t": Statement.TEST, "r": Statement.RECOVERY}
@@ -117,6 +114,12 @@ def _statement(hcert: Mapping[object, object]) -> Statement:
     return present[0]
 
 
+# The DCC key id is 8 bytes; longer ones are cut, as the reference verifiers do.
+_SIGNED = SignedFormat(
+    NAME, PREFIX, KeyFormat.DCC, HealthCertificate.from_payload, require_zlib=True, kid_bytes=8
+)
+
+
 class DccFormat:
     """Verifies `HC1:` certificates offline against the `dcc` keys of a `TrustStore`.
 
@@ -140,32 +143,12 @@ class DccFormat:
         return payload.startswith(PREFIX)
 
     def verify(self, payload: bytes, now: datetime) -> Credential:
-        """Never raises: every failure, expected or not, is a `Credential` with its check."""
-        return verify_never_raising(self._verify, payload, now, format_name=NAME)
-
-    def _verify(self, payload: bytes, now: datetime) -> Credential:
-        try:
-            message = cose.decode_text(payload, PREFIX, require_zlib=True)
-        except CoseError as exc:
-            return Credential(format=NAME, check=CodeCheck.UNREADABLE, detail=str(exc))
-        if message.kid is None or not 0 < len(message.kid) <= _MAX_KID:
-            return Credential(format=NAME, check=CodeCheck.UNREADABLE, detail="cose: bad key id")
-        kid = base64.b64encode(message.kid[:_KID_BYTES]).decode("ascii")
-        key = self._trust.lookup(kid, KeyFormat.DCC)
-        if key is None:
-            return Credential(
-                format=NAME,
-                check=CodeCheck.UNKNOWN_ISSUER,
-                kid=kid,
-                detail=f"key {kid} is not in trust list version {self._trust.current.version}",
-            )
-        try:
-            cose.verify_signature(message, key.public_key)
-            claims = HealthCertificate.from_payload(message.payload)
-        except CoseError as exc:
-            forged = exc.layer is Layer.SIGNATURE
-            check = CodeCheck.BAD_SIGNATURE if forged else CodeCheck.UNREADABLE
-            return Credential(format=NAME, check=check, kid=kid, detail=str(exc))
+        """Every failure is a `Credential` with its check."""
+        opened = open_signed(payload, _SIGNED, self._trust)
+        if isinstance(opened, Credential):
+            return opened
+        kid, key, claims = opened.kid, opened.key, opened.claims
+        now = aware(now)
         check, detail = _judge(key, claims, now)
         valid = check is CodeCheck.VALID
         return Credential(

@@ -4,8 +4,8 @@
     shc:/2/3/5676290952...        chunk 2 of 3 of a card too large for one QR code
 
 Chunks come in consecutive scans and are joined by a `ChunkAssembler`; until the last one
-arrives, a chunk reads as `unreadable` with a detail like "chunk 1 of 3 read, waiting for
-2, 3" (see `is_partial`). The JWS header is {"zip": "DEF", "alg": "ES256", "kid": <RFC 7638
+arrives, a chunk reads as `partial` with a detail like "chunk 1 of 3 read, waiting for
+2, 3". The JWS header is {"zip": "DEF", "alg": "ES256", "kid": <RFC 7638
 thumbprint>}; the payload (iss, nbf, exp?, vc: {type, credentialSubject: {fhirBundle},
 rid?}) is checked against the `shc` keys of a `TrustStore`: key bound to `iss`, signature,
 revocation of `vc.rid` by the key's CRL, then `nbf` and `exp`. The subject is a pseudonym of
@@ -15,12 +15,11 @@ the FHIR Patient's name and birth date.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.codes.cose import MAX_TEXT
@@ -28,13 +27,11 @@ from gateway.codes.health import ColourRule, Statement
 from gateway.codes.inflate import RAW, inflate
 from gateway.codes.jose import b64url_decode, verify_es256
 from gateway.codes.pseudonym import person_pseudonym
-from gateway.codes.times import CLOCK_SKEW, numeric_date
+from gateway.codes.times import CLOCK_SKEW, aware, numeric_date
 from gateway.codes.trust import KeyFormat, TrustStore
 from gateway.core.errors import CheckpointError
 from gateway.core.masking import mask_name
 from gateway.core.values import CodeCheck, CodeStatus, Credential
-
-log = logging.getLogger(__name__)
 
 PREFIX = b"shc:/"
 NAME = "shc"
@@ -43,7 +40,6 @@ MAX_CHUNKS = 10
 CHUNK_TIMEOUT = timedelta(seconds=60)
 
 _SCAN = re.compile(rb"shc:/(?:([0-9]{1,2})/([0-9]{1,2})/)?([0-9]*)")
-_PARTIAL = "chunk "
 _OFFSET = 45  # '-' : each pair of digits is a character's code minus this
 _MAX_CHARACTER = ord("z") - _OFFSET
 _MAX_KID = 64
@@ -68,11 +64,6 @@ class CardError(CheckpointError):
 
 def _unreadable(stage: str, detail: str) -> CardError:
     return CardError(CodeCheck.UNREADABLE, stage, detail)
-
-
-def is_partial(credential: Credential) -> bool:
-    """True for the credential of a chunk that waits for the rest of its card."""
-    return credential.format == NAME and credential.detail.startswith(_PARTIAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,19 +165,19 @@ class ShcFormat:
         return payload.startswith(PREFIX)
 
     def verify(self, payload: bytes, now: datetime) -> Credential:
-        """Never raises: every failure, expected or not, is a `Credential` with its check."""
-        return _guarded(lambda: self._verify(payload, _utc(now)))
+        """Every failure is a `Credential` with its check."""
+        return _guarded(lambda: self._verify(payload, aware(now)))
 
     def verify_jws(self, jws: str, now: datetime) -> Credential:
-        """Check one compact JWS, as a `.smart-health-card` file holds it. Never raises."""
-        return _guarded(lambda: self._check_jws(jws, _utc(now)))
+        """Check one compact JWS, as a `.smart-health-card` file holds it."""
+        return _guarded(lambda: self._check_jws(jws, aware(now)))
 
     def _verify(self, payload: bytes, now: datetime) -> Credential:
         digits = self._digits(payload, now)
         if isinstance(digits, Assembly):
             waiting = ", ".join(str(n) for n in digits.missing)
-            detail = f"{_PARTIAL}{len(digits.read)} of {digits.total} read, waiting for {waiting}"
-            return Credential(format=NAME, check=CodeCheck.UNREADABLE, detail=detail)
+            detail = f"chunk {len(digits.read)} of {digits.total} read, waiting for {waiting}"
+            return Credential(format=NAME, check=CodeCheck.PARTIAL, detail=detail)
         return self._check_jws(numeric_decode(digits), now)
 
     def _digits(self, payload: bytes, now: datetime) -> str | Assembly:
@@ -263,20 +254,11 @@ def _label(person: _Person) -> str:
     return mask_name(" ".join(name for name in (person.given, person.family) if name))
 
 
-def _utc(now: datetime) -> datetime:
-    return now if now.tzinfo else now.replace(tzinfo=UTC)
-
-
 def _guarded(check: Callable[[], Credential]) -> Credential:
     try:
         return check()
     except CardError as exc:
         return Credential(format=NAME, check=exc.check, kid=exc.kid, detail=str(exc))
-    except Exception:  # last line of defence; the specific failures are CardErrors
-        log.exception("shc: unexpected error while verifying a card")
-        return Credential(
-            format=NAME, check=CodeCheck.UNREADABLE, detail="internal error reading the card"
-        )
 
 
 def numeric_decode(digits: str) -> str:

@@ -21,3 +21,8 @@ def numeric_date(value: object, name: str) -> datetime:
     if not math.isfinite(value) or not 0 <= value <= _MAX_SECONDS:
         raise ValueError(f"{name} is out of range")
     return datetime.fromtimestamp(value, UTC)
+
+
+def aware(now: datetime) -> datetime:
+    """`now` with a time zone: a naive time is taken as UTC."""
+    return now if now.tzinfo else now.replace(tzinfo=UTC)

@@ -58,7 +58,7 @@ def _judge_code(credential: Credential, policy: Policy) -> tuple[Decision, str]:
     check = credential.check
     if check is CodeCheck.NO_CODE:
         return policy.no_code, "no-code"
-    if check is CodeCheck.UNREADABLE:
+    if check in (CodeCheck.UNREADABLE, CodeCheck.PARTIAL):
         return policy.unreadable, "code-unreadable"
     if check is CodeCheck.UNVERIFIABLE:
         if credential.confirmed_by is None:

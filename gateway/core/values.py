@@ -24,6 +24,7 @@ class CodeCheck(StrEnum):
     UNKNOWN_ISSUER = "unknown-issuer"
     REVOKED = "revoked"
     UNREADABLE = "unreadable"
+    PARTIAL = "partial"  # a chunk of a multi-part code, waiting for the rest: not a passage
     UNVERIFIABLE = "unverifiable"
     NO_CODE = "no-code"
 

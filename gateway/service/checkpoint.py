@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import OperationalError
 
-from gateway.codes.shc import is_partial
 from gateway.core.codes import CodeFormat, payload_digest, read_code
 from gateway.core.decide import decide
 from gateway.core.pairing import RecentReadings, ScanDeduper
@@ -21,6 +20,7 @@ from gateway.core.policy import Policy
 from gateway.core.status_list import StatusList, apply_status_list
 from gateway.core.values import (
     NO_CODE,
+    CodeCheck,
     Credential,
     Direction,
     Entry,
@@ -136,7 +136,7 @@ class CheckpointService:
         window_ns = int(policy.pairing_window_s * _NS)
         self._claimed_until_ns = max(self._claimed_until_ns, scan.monotonic_ns + window_ns)
         credential, context = await self._judge(scan, policy)
-        if is_partial(credential):
+        if credential.check is CodeCheck.PARTIAL:
             log.info("multi-part code: %s", credential.detail)
             return None
         readings = self._unused(self._readings.around(scan.monotonic_ns, policy.pairing_window_s))
@@ -201,7 +201,7 @@ class CheckpointService:
 
     async def _judge(self, scan: Scan, policy: Policy) -> tuple[Credential, _Context]:
         """Verify the code, apply the status list, and gather what else the decision needs."""
-        credential = read_code(scan.payload, self._formats, scan.wall_time)
+        credential = _read_code_safely(scan.payload, self._formats, scan.wall_time)
         credential, by_status_list = apply_status_list(credential, self._status_list())
         issued_at = self._lists_issued_at()
         lists_age_h = (
@@ -324,3 +324,16 @@ class CheckpointService:
         """Wait until every passage in progress has been handled (used on shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _read_code_safely(payload: bytes, formats: Sequence[CodeFormat], now: datetime) -> Credential:
+    """The code's credential. The verifiers turn every failure they know into a check; this
+    is the gate's one guard against a bug in them: the passage is still recorded, referred to
+    the guard as unreadable, and the error logged with its traceback."""
+    try:
+        return read_code(payload, formats, now)
+    except Exception:
+        log.exception("verifying a code failed unexpectedly")
+        return Credential(
+            format="unknown", check=CodeCheck.UNREADABLE, detail="internal error reading the code"
+        )
