@@ -24,17 +24,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
+from gateway.core.errors import StorageError
 from sync.batch import decode_batch
 from sync.collector_store import (
     ReceivedBatch,
     create_collector_engine,
     create_tables,
     entry_key,
-    save_state,
-    store_batches,
+    write_batches,
+    write_state,
 )
 from sync.mqtt import Message, MqttClient, MqttError, MqttSettings, Tls
 from sync.topics import (
@@ -216,9 +215,8 @@ class Collector:
         if not received:
             return
         try:
-            with Session(engine) as session, session.begin():
-                store_batches(session, received, key=key)
-        except SQLAlchemyError as error:
+            write_batches(engine, received, key=key)
+        except StorageError as error:
             if len(received) > 1:
                 for item in received:
                     self._store(engine, key, [item])
@@ -259,7 +257,6 @@ class Collector:
         # A retained message (delivered on subscribing) is news about the gate, not contact.
         seen_at = None if message.retain else received_at
         try:
-            with Session(engine) as session, session.begin():
-                save_state(session, site=site, gate=gate, message=state, seen_at=seen_at)
-        except SQLAlchemyError as error:
+            write_state(engine, site=site, gate=gate, message=state, seen_at=seen_at)
+        except StorageError as error:
             logger.warning("could not store the state of %s/%s: %s", site, gate, error)

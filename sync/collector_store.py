@@ -13,7 +13,8 @@ updated). Its identity, its times and the collector's receive times never change
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,13 +44,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import registry
 from sqlalchemy.sql.elements import TextClause
 from sqlmodel import Field, Session, SQLModel
 
 from gateway.core.entry_schema import ENTRY_COLUMNS, FIXED_NAMES, GROUP_COLUMNS
 from gateway.core.entry_sql import entry_columns
-from gateway.core.errors import CheckpointError
+from gateway.core.errors import CheckpointError, StorageError
 from sync.batch import EntriesBatch
 from sync.bundle import EntriesBundle
 from sync.timing import corrected_time
@@ -469,3 +471,54 @@ def _utc(value: datetime) -> datetime:
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        detail = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise StorageError(f"{what}: {detail}") from exc
+
+
+def read_gate_states(database_url: str) -> list[GateState]:
+    """Each gate as the collector database last heard it."""
+    with _translated("reading the gates"):
+        engine = create_collector_engine(database_url)
+        try:
+            with Session(engine) as session:
+                return list(gate_states(session))
+        finally:
+            engine.dispose()
+
+
+def import_bundle(database_url: str, bundle: EntriesBundle, *, received_at: datetime) -> bool:
+    """Store a hand-carried bundle in a collector database (its tables made if missing), in
+    one transaction; False when this very bundle was imported before."""
+    with _translated("storing the bundle"):
+        engine = create_collector_engine(database_url)
+        try:
+            create_tables(engine)
+            with Session(engine) as session, session.begin():
+                return store_bundle(
+                    session, bundle=bundle, received_at=received_at, key=entry_key(engine)
+                )
+        finally:
+            engine.dispose()
+
+
+def write_batches(
+    engine: Engine, received: Sequence[ReceivedBatch], *, key: tuple[str, ...]
+) -> None:
+    """Store the batches in one transaction (see `store_batches`)."""
+    with _translated("storing batches"), Session(engine) as session, session.begin():
+        store_batches(session, received, key=key)
+
+
+def write_state(
+    engine: Engine, *, site: str, gate: str, message: StateMessage, seen_at: datetime | None
+) -> None:
+    """Store a gate's state message in its own transaction (see `save_state`)."""
+    with _translated("storing a gate's state"), Session(engine) as session, session.begin():
+        save_state(session, site=site, gate=gate, message=message, seen_at=seen_at)

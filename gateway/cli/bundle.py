@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from gateway.cli.common import ConfigOption, fail, settings_from
 from gateway.codes.files import write_atomic
@@ -32,7 +30,7 @@ from gateway.service.policy_holder import PolicyHolder
 from gateway.storage.records import database_url
 from gateway.storage.store import EntryStore
 from sync.bundle import Lists, read_entries_bundle, receipt_for, write_lists, write_receipt
-from sync.collector_store import create_collector_engine, create_tables, entry_key, store_bundle
+from sync.collector_store import import_bundle as import_collector_bundle
 from sync.topics import Topics
 
 FileArgument = Annotated[Path, typer.Argument(help="the bundle or receipt file")]
@@ -94,7 +92,7 @@ def export(output: OutputOption, config: ConfigOption = None) -> None:
     try:
         with _gate(settings) as desk:
             exported = desk.export(output)
-    except (CheckpointError, OSError, SQLAlchemyError) as exc:
+    except (CheckpointError, OSError) as exc:
         fail(f"bundle not written: {exc}", 1)
     typer.echo(f"wrote {exported.entries} entries to {exported.path}")
     typer.echo("they stay unsynced here until 'checkpoint bundle receipt' or the network")
@@ -126,18 +124,12 @@ def import_bundle(
     try:
         identity, ca = site_identity(settings)
         bundle = read_entries_bundle(data, identity=identity, ca=ca, now=now)
-        engine = create_collector_engine(url)
-        try:
-            create_tables(engine)
-            with Session(engine) as session, session.begin():
-                new = store_bundle(session, bundle=bundle, received_at=now, key=entry_key(engine))
-        finally:
-            engine.dispose()
+        new = import_collector_bundle(url, bundle, received_at=now)
         path = receipt_file or file.with_name(file.name + RECEIPT_SUFFIX)
         write_atomic(
             path, write_receipt(receipt_for(bundle), identity=identity, now=now), mode=0o644
         )
-    except (CheckpointError, OSError, SQLAlchemyError, ValueError) as exc:
+    except (CheckpointError, OSError, ValueError) as exc:
         fail(f"{file}: refused: {exc}", 1)
     if new:
         typer.echo(f"stored {bundle.count} entries of {bundle.site}/{bundle.gate}")
@@ -153,7 +145,7 @@ def receipt(file: FileArgument, config: ConfigOption = None) -> None:
     try:
         with _gate(settings) as desk:
             settled = desk.settle(data)
-    except (CheckpointError, OSError, SQLAlchemyError) as exc:
+    except (CheckpointError, OSError) as exc:
         fail(f"{file}: refused: {exc}", 1)
     already = settled.named - settled.settled
     typer.echo(
@@ -208,7 +200,7 @@ def import_lists(file: FileArgument, config: ConfigOption = None) -> None:
     try:
         with _gate(settings) as desk:
             lines = asyncio.run(desk.import_lists(data))
-    except (CheckpointError, OSError, SQLAlchemyError) as exc:
+    except (CheckpointError, OSError) as exc:
         fail(f"{file}: refused: {exc}", 1)
     for line in lines:
         typer.echo(line)

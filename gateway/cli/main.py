@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__
 from gateway.cli.common import ConfigOption, fail, settings_from, setup_logging
@@ -170,7 +168,7 @@ def export(
         else:
             with output.open("w", newline="", encoding="utf-8") as out:
                 count = write_csv(rows, out)
-    except (SQLAlchemyError, OSError) as exc:
+    except (CheckpointError, OSError) as exc:
         fail(f"cannot export from {url}: {exc}", 1)
     typer.echo(f"exported {count} entries", err=True)
 
@@ -211,7 +209,7 @@ def backup(
         fail(f"{database}: no database to back up", 1)
     try:
         backup_database(database, output)
-    except (CheckpointError, OSError, sqlite3.Error) as exc:
+    except (CheckpointError, OSError) as exc:
         fail(f"backup failed: {exc}", 1)
     typer.echo(f"backed up {database} to {output}")
 
@@ -228,7 +226,7 @@ def restore(
     database = settings_from(config).storage.path
     try:
         kept = restore_database(backup_file, database)
-    except (CheckpointError, OSError, sqlite3.Error) as exc:
+    except (CheckpointError, OSError) as exc:
         fail(f"restore refused: {exc}", 1)
     typer.echo(f"restored {backup_file} to {database}")
     if kept is not None:

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from gateway.cli.common import ConfigOption, fail, settings_from
+from gateway.core.errors import CheckpointError
 from gateway.operations import certs
 from gateway.storage.records import database_url
-from sync.collector_store import GateState, create_collector_engine, gate_states
+from sync.collector_store import GateState, read_gate_states
 from sync.publisher import STATE_INTERVAL_S
 
 CaDirOption = Annotated[
@@ -66,13 +65,8 @@ def gates(
     """
     url = database_url(database or settings_from(config).collector.database)
     try:
-        engine = create_collector_engine(url)
-        try:
-            with Session(engine) as session:
-                rows = sorted(gate_states(session), key=lambda row: (row.site, row.gate))
-        finally:
-            engine.dispose()
-    except (SQLAlchemyError, ValueError) as exc:
+        rows = sorted(read_gate_states(url), key=lambda row: (row.site, row.gate))
+    except (CheckpointError, ValueError) as exc:
         fail(f"cannot read the gates from {url}: {exc}", 1)
     if not rows:
         typer.echo("no gate has reported yet")

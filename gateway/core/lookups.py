@@ -7,14 +7,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from gateway.core.errors import CheckpointError
+from gateway.core.errors import StorageError
 
 DEFAULT_WINDOW_MIN = 10
 DEFAULT_OUT_HOURS = 24
 FEVER = "fever"
 
 
-class LookupFailed(CheckpointError):
+class LookupFailed(StorageError):
     """The database cannot be read for a lookup."""
 
 

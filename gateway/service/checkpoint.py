@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy.exc import OperationalError
-
 from gateway.core.codes import CodeFormat, payload_digest, read_code
 from gateway.core.decide import decide
+from gateway.core.errors import StorageError
 from gateway.core.pairing import RecentReadings, ScanDeduper
 from gateway.core.policy import Policy
 from gateway.core.status_list import StatusList, apply_status_list
@@ -296,8 +295,8 @@ class CheckpointService:
     async def _try_write(self, entry: NewEntry) -> bool:
         try:
             stored = await asyncio.to_thread(self._store.record, entry)
-        except OperationalError as exc:
-            log.error("entry not recorded, kept in memory and retried: %s", exc.orig)
+        except StorageError as exc:
+            log.error("entry not recorded, kept in memory and retried: %s", exc)
             return False
         self._bus.publish(PassageEvent(stored, recorded=True))
         self._on_recorded(stored)

@@ -8,10 +8,8 @@ import math
 from collections.abc import Callable
 from typing import Final
 
-from sqlalchemy.exc import OperationalError
-
 from gateway.core.decide import decide
-from gateway.core.errors import ActionNotAllowedError, NotRecordedError
+from gateway.core.errors import ActionNotAllowedError, NotRecordedError, StorageError
 from gateway.core.masking import mask_digits, mask_name
 from gateway.core.policy import Policy
 from gateway.core.values import (
@@ -123,9 +121,9 @@ class ManualEntries:
         )
         try:
             stored = await asyncio.to_thread(self._store.record, entry)
-        except OperationalError as exc:
+        except StorageError as exc:
             # The guard is still at the form and sees the failure: nothing is lost silently.
-            raise NotRecordedError(f"the visitor was not recorded: {exc.orig}") from exc
+            raise NotRecordedError(f"the visitor was not recorded: {exc}") from exc
         self._bus.publish(PassageEvent(stored, recorded=True))
         self._on_recorded(stored)
         return stored

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, SQLModel
 
+from gateway.storage.engine import translated
 from gateway.storage.tables import AuditRow, UserRow, WebSessionRow
 
 _TABLES = (UserRow, WebSessionRow, AuditRow)
@@ -24,15 +25,20 @@ class AccessDatabase:
     def open(cls, url: str) -> AccessDatabase:
         # Errors may be logged: keep values (password hashes) out of their messages.
         engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
-        SQLModel.metadata.create_all(
-            engine, tables=[SQLModel.metadata.tables[table.__tablename__] for table in _TABLES]
-        )
+        with translated("creating the accounts tables"):
+            SQLModel.metadata.create_all(
+                engine, tables=[SQLModel.metadata.tables[table.__tablename__] for table in _TABLES]
+            )
         return cls(engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: committed on success, rolled back on any error."""
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+        with (
+            translated("the accounts database"),
+            Session(self._engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     def close(self) -> None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from gateway.core.errors import CheckpointError
+from gateway.core.errors import StorageError
+
+__all__ = ["IMMEDIATE", "StorageError", "create_sqlite_engine", "translated"]
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -22,8 +27,14 @@ _SYNCHRONOUS_FULL = 2
 IMMEDIATE = "sqlite_begin_immediate"  # execution option: start write transactions locked
 
 
-class StorageError(CheckpointError):
-    """The database cannot be used safely."""
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Raise the driver's errors inside as `StorageError`s that say what was being done."""
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        detail = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise StorageError(f"{what}: {detail}") from exc
 
 
 def create_sqlite_engine(path: Path) -> Engine:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from gateway.storage.engine import StorageError
+from gateway.storage.engine import StorageError, translated
 from gateway.storage.tables import ENTRIES, OUTBOX
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,42 @@ def purge_synced(session: Session, *, before: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    """What a read-only look at a database file found."""
+
+    problems: list[str]  # SQLite's quick check: ["ok"] when intact
+    schema: str | None  # the schema revision; None: no schema yet
+
+
+def check_file(database: Path) -> FileCheck:
+    """Quick-check a database file read-only and read its schema revision."""
+    with translated("quick check"):
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            problems = [str(row[0]) for row in connection.execute("PRAGMA quick_check")]
+            return FileCheck(problems, _schema_revision(connection))
+        finally:
+            connection.close()
+
+
+def _schema_revision(connection: sqlite3.Connection) -> str | None:
+    try:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else str(row[0])
+
+
 def backup(database: Path, destination: Path) -> None:
     """A consistent copy of a live database (SQLite's online backup API), safe while it runs."""
+    with translated("backup"):
+        _backup(database, destination)
+
+
+def _backup(database: Path, destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
     source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
@@ -53,11 +87,12 @@ def restore(backup_file: Path, database: Path) -> Path | None:
     The database being replaced is kept beside it, renamed; returns that path (None if there
     was no database).
     """
-    checked = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
-    try:
-        _require_intact(checked, backup_file)
-    finally:
-        checked.close()
+    with translated("checking the backup"):
+        checked = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
+        try:
+            _require_intact(checked, backup_file)
+        finally:
+            checked.close()
     kept = _move_aside(database, "replaced") if database.exists() else None
     shutil.copyfile(backup_file, database)
     return kept

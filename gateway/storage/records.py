@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, Table, create_engine, inspect, select
+from sqlalchemy import Engine, MetaData, Table, create_engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.core.records import COLUMNS, DayStats, GateSync, Period, Stats
+from gateway.storage.engine import translated
 from gateway.storage.lookups import Lookups
 
 _VISITOR = "visitor"
@@ -37,19 +38,24 @@ def iter_rows(
     """Entries in time order, as plain values in `COLUMNS` order (days are UTC, inclusive)."""
     engine = create_engine(url)
     try:
-        table = Table("entries", MetaData(), autoload_with=engine)
-        query = select(*(table.c[name] for name in COLUMNS)).order_by(
-            table.c.occurred_at, table.c.gate, table.c.seq
-        )
-        if date_from is not None:
-            query = query.where(table.c.occurred_at >= _day_start(date_from))
-        if date_to is not None:
-            query = query.where(table.c.occurred_at < _day_start(date_to + timedelta(days=1)))
-        with engine.connect() as connection:
-            for row in connection.execute(query):
-                yield {name: _plain(row._mapping[name]) for name in COLUMNS}
+        with translated("reading the entries"):
+            yield from _rows(engine, date_from, date_to)
     finally:
         engine.dispose()
+
+
+def _rows(engine: Engine, date_from: date | None, date_to: date | None) -> Iterator[dict[str, Any]]:
+    table = Table("entries", MetaData(), autoload_with=engine)
+    query = select(*(table.c[name] for name in COLUMNS)).order_by(
+        table.c.occurred_at, table.c.gate, table.c.seq
+    )
+    if date_from is not None:
+        query = query.where(table.c.occurred_at >= _day_start(date_from))
+    if date_to is not None:
+        query = query.where(table.c.occurred_at < _day_start(date_to + timedelta(days=1)))
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            yield {name: _plain(row._mapping[name]) for name in COLUMNS}
 
 
 class Records:

@@ -15,7 +15,7 @@ from gateway.core.ports import OutboxItem
 from gateway.core.retention import purge_cutoff
 from gateway.core.values import Backlog, Direction, Entry, NewEntry
 from gateway.storage import entries
-from gateway.storage.engine import IMMEDIATE, create_sqlite_engine
+from gateway.storage.engine import IMMEDIATE, create_sqlite_engine, translated
 from gateway.storage.lifecycle import (
     IntegrityReport,
     check_at_startup,
@@ -44,7 +44,8 @@ class EntryStore:
         """
         report = check_at_startup(path)
         engine = create_sqlite_engine(path)
-        upgrade(engine)
+        with translated(f"opening {path}"):
+            upgrade(engine)
         store = cls(engine, report)
         with store.transaction(write=True) as session:
             entries.fill_wire(session)
@@ -75,7 +76,11 @@ class EntryStore:
         queue (up to the busy timeout) instead of failing.
         """
         bind = self._writer if write else self._engine
-        with Session(bind, expire_on_commit=False) as session, session.begin():
+        with (
+            translated("the database"),
+            Session(bind, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     def record(self, entry: NewEntry) -> Entry:
@@ -96,14 +101,15 @@ class EntryStore:
     # The publisher's two statements take the shortest way to SQLite: no ORM session on the
     # path every synced entry takes. Reading is one statement, so it needs no transaction.
     def pending(self, *, after_seq: int, limit: int) -> Sequence[OutboxItem]:
-        connection = self._engine.raw_connection()
-        try:
-            return entries.pending(connection.cursor(), after_seq=after_seq, limit=limit)
-        finally:
-            connection.close()
+        with translated("reading the outbox"):
+            connection = self._engine.raw_connection()
+            try:
+                return entries.pending(connection.cursor(), after_seq=after_seq, limit=limit)
+            finally:
+                connection.close()
 
     def mark_synced(self, *, ids: Sequence[str], revisions: Sequence[int] | None = None) -> int:
-        with self._writer.begin() as connection:
+        with translated("settling an ack"), self._writer.begin() as connection:
             return entries.mark_synced(connection, ids=ids, revisions=revisions)
 
     def backlog(self) -> Backlog:
@@ -118,7 +124,7 @@ class EntryStore:
         """Delete synced entries past retention, then truncate the WAL so they leave the disk."""
         with self.transaction(write=True) as session:
             removed = purge_synced(session, before=purge_cutoff(now, retention_days))
-        with self._engine.connect() as connection:
+        with translated("truncating the log"), self._engine.connect() as connection:
             connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
         if removed:
             log.info("purged %s synced entries older than %s days", removed, retention_days)

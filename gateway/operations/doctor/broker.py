@@ -12,8 +12,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from gateway.config import Settings
 from gateway.core.values import Entry
 from gateway.operations.doctor.findings import Finding, Status
@@ -152,7 +150,7 @@ def newest_entry(database: Path, *, site: str, gate: str) -> Entry | None:
     store = EntryStore(create_sqlite_engine(database))
     try:
         return next((e for e in store.recent(limit=100) if (e.site, e.gate) == (site, gate)), None)
-    except (SQLAlchemyError, StorageError):
+    except StorageError:
         return None
     finally:
         store.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import Protocol
 
+from gateway.core.errors import StorageError
 from gateway.core.retention import DiskLevel, disk_level
 from gateway.operations.doctor.findings import Finding, Status
+from gateway.storage.lifecycle import check_file
 from gateway.storage.migrate import revisions
 
 
@@ -49,16 +50,12 @@ def check_database(database: Path) -> Finding:
             "database", Status.PASS, f"{database} does not exist yet; the service creates it"
         )
     try:
-        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-        try:
-            problems = [str(row[0]) for row in connection.execute("PRAGMA quick_check")]
-            current = _schema_revision(connection)
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as exc:
+        found = check_file(database)
+    except StorageError as exc:
         return _database_problem(database, str(exc))
-    if problems != ["ok"]:
-        return _database_problem(database, "; ".join(problems[:5]))
+    if found.problems != ["ok"]:
+        return _database_problem(database, "; ".join(found.problems[:5]))
+    current = found.schema
     known = revisions()
     if current is None:
         return Finding(
@@ -79,16 +76,6 @@ def check_database(database: Path) -> Finding:
             "take a backup first ('checkpoint backup'), then restart the service",
         )
     return Finding("database", Status.PASS, f"intact, schema {current} is current")
-
-
-def _schema_revision(connection: sqlite3.Connection) -> str | None:
-    try:
-        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return None
-        raise
-    return None if row is None else str(row[0])
 
 
 def _database_problem(database: Path, problem: str) -> Finding:
