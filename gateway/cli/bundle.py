@@ -30,7 +30,6 @@ from gateway.service.policy_holder import PolicyHolder
 from gateway.storage.records import database_url
 from gateway.storage.store import EntryStore
 from sync.bundle import Lists, read_entries_bundle, receipt_for, write_lists, write_receipt
-from sync.collector_store import import_bundle as import_collector_bundle
 from sync.topics import Topics
 
 FileArgument = Annotated[Path, typer.Argument(help="the bundle or receipt file")]
@@ -117,6 +116,8 @@ def import_bundle(
     Stored by entry id and revision like the MQTT path; a bundle imported before stores
     nothing new (its receipt is written again).
     """
+    from sync.collector_store import import_bundle as import_collector_bundle  # the collector's
+
     settings = settings_from(config)
     data = _read(file)
     now = _now()

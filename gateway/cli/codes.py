@@ -16,7 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import segno
 import typer
 
 from gateway.cli.common import fail
@@ -457,6 +456,8 @@ def issue_pass_command(
         fail(f"cannot issue this pass: {exc}", 2)
     try:
         if png is not None:
+            import segno  # only this command draws codes
+
             segno.make(text, error="m", micro=False).save(str(png), kind="png", scale=8, border=4)
         if text_out is not None:
             text_out.write_text(text + "\n", encoding="ascii")

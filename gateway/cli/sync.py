@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,8 +17,10 @@ from gateway.cli.common import ConfigOption, fail, settings_from
 from gateway.core.errors import CheckpointError
 from gateway.operations import certs
 from gateway.storage.records import database_url
-from sync.collector_store import GateState, read_gate_states
 from sync.publisher import STATE_INTERVAL_S
+
+if TYPE_CHECKING:
+    from sync.collector_store import GateState
 
 CaDirOption = Annotated[
     Path, typer.Option("--dir", help="the site's certificate directory (holds ca.crt, ca.key)")
@@ -63,6 +65,8 @@ def gates(
     STATE is online, offline (its last will or a clean stop) or silent (says online but has
     not been heard for three state intervals).
     """
+    from sync.collector_store import read_gate_states  # the collector's database
+
     url = database_url(database or settings_from(config).collector.database)
     try:
         rows = sorted(read_gate_states(url), key=lambda row: (row.site, row.gate))

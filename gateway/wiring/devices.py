@@ -2,38 +2,23 @@
 
 Every combination the config allows but no device can honour (a camera option on a serial
 scanner, a spot thermometer without its protocol) is a `ValueError` naming the key. An
-option is taken as given when it differs from its default.
+option is taken as given when it differs from its default. Cameras and thermal cameras are
+built by `imaging`, imported only when one is configured: a gate without one never loads
+OpenCV, numpy or zxing-cpp.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from devices.body_temperature import (
-    BodyTemperatureEstimator,
-    EstimatorSettings,
-    PassageSettings,
-    ReferencePatch,
-)
-from devices.camera import CameraScanner, Roi
-from devices.http_thermal import HttpMatrixFeed
 from devices.keyboard import KeyboardScanner
-from devices.mlx90640 import DEFAULT_BAUDRATE as MLX_BAUDRATE
-from devices.mlx90640 import Mlx90640Feed
-from devices.qr_decode import Decoded, Decoder, GrayFrame, decoder
 from devices.serial_scanner import SerialScanner
-from devices.simulated import SimulatedThermal, payload_loop
 from devices.spot_thermometer import SpotThermometer
-from devices.thermal_camera import FrameFeed, ThermalCamera
-from devices.uvc_thermal import UvcY16Feed
 from gateway.config import ScannerConfig, Settings, ThermalConfig
 from gateway.core.ports import ScanSource, ThermalSource
 
 THERMAL_NAME = "thermal"
-SIMULATED_SCAN_INTERVAL_S = 5.0
 SPOT_BAUDRATE = 9600
 
 _CAMERA_ONLY = ("decoder", "fps", "roi", "dedupe_s")
@@ -89,20 +74,9 @@ def scanner_from_config(
     _only(where, config, _CAMERA_ONLY, config.kind == "camera", "camera scanners")
     _only(where, config, ("baudrate",), config.kind == "serial", "serial scanners")
     if config.kind == "camera":
-        try:
-            roi = Roi(*config.roi) if config.roi is not None else None
-        except ValueError as exc:
-            raise ValueError(f"{where}.roi: {exc}") from None
-        return CameraScanner(
-            name,
-            config.device,
-            lane=config.lane,
-            direction=config.direction,
-            decoder=_timed(decoder(config.decoder), observe_decode),
-            roi=roi,
-            fps=config.fps,
-            dedupe_s=config.dedupe_s,
-        )
+        from gateway.wiring import imaging  # OpenCV and numpy: only for a camera
+
+        return imaging.camera_scanner(where, name, config, observe_decode)
     if config.kind == "serial":
         return SerialScanner(
             name,
@@ -113,18 +87,9 @@ def scanner_from_config(
         )
     if config.kind == "keyboard":
         return KeyboardScanner(name, config.device, lane=config.lane, direction=config.direction)
-    return _simulated_scanner(where, config)
+    from gateway.wiring import imaging  # a simulated scanner draws its codes
 
-
-def _timed(decode: Decoder, observe: Callable[[float], None]) -> Decoder:
-    def timed(gray: GrayFrame) -> list[Decoded]:
-        started = time.perf_counter()
-        try:
-            return decode(gray)
-        finally:
-            observe(time.perf_counter() - started)
-
-    return timed
+    return imaging.simulated_scanner(where, config)
 
 
 def thermal_from_config(config: ThermalConfig) -> ThermalSource | None:
@@ -135,7 +100,9 @@ def thermal_from_config(config: ThermalConfig) -> ThermalSource | None:
     if config.kind == "none":
         return None
     if config.kind == "simulated":
-        return SimulatedThermal(THERMAL_NAME, period_s=SIMULATED_SCAN_INTERVAL_S)
+        from gateway.wiring import imaging  # a simulated thermal source draws its frames
+
+        return imaging.simulated_thermal(THERMAL_NAME)
     if config.kind == "spot-serial":
         if config.protocol is None:
             raise ValueError("thermal.protocol is needed for spot-serial: 'ascii' or 'binary'")
@@ -147,43 +114,9 @@ def thermal_from_config(config: ThermalConfig) -> ThermalSource | None:
             samples=config.samples,
             offset_c=config.offset_c,
         )
-    return ThermalCamera(
-        THERMAL_NAME,
-        _feed(config),
-        BodyTemperatureEstimator(
-            EstimatorSettings(
-                emissivity=config.emissivity,
-                reference=_reference(config),
-                offset_c=config.offset_c,
-            )
-        ),
-        passage=PassageSettings(
-            frames=config.frames_per_reading, remeasure_above_c=config.fever_threshold_c
-        ),
-        warmup_s=config.warmup_s,
-    )
+    from gateway.wiring import imaging  # OpenCV and numpy: only for a thermal camera
 
-
-def _feed(config: ThermalConfig) -> FrameFeed:
-    if config.kind == "uvc-y16":
-        return UvcY16Feed(_device(config))
-    if config.kind == "mlx90640-serial":
-        return Mlx90640Feed(_device(config), baudrate=config.baudrate or MLX_BAUDRATE)
-    if not config.url:
-        raise ValueError("thermal.url is needed for http-matrix")
-    try:
-        return HttpMatrixFeed(config.url, username=config.username, password=config.password)
-    except ValueError as exc:
-        raise ValueError(f"thermal.url: {exc}") from None
-
-
-def _reference(config: ThermalConfig) -> ReferencePatch | None:
-    if config.reference_box is None or config.reference_c is None:
-        return None
-    try:
-        return ReferencePatch(*config.reference_box, celsius=config.reference_c)
-    except ValueError as exc:
-        raise ValueError(f"thermal.reference_box: {exc}") from None
+    return imaging.thermal_camera(THERMAL_NAME, config, _device)
 
 
 def _device(config: ThermalConfig) -> str:
@@ -204,22 +137,3 @@ def _customised(config: ScannerConfig | ThermalConfig, key: str) -> bool:
     """Whether `key` differs from its default. (Which keys the file named is not known:
     the settings sources pass defaults on explicitly.)"""
     return bool(getattr(config, key) != type(config).model_fields[key].default)
-
-
-def _simulated_scanner(where: str, config: ScannerConfig) -> ScanSource:
-    """Plays the payloads of a text file (one per line) in a loop, one every few seconds."""
-    if not config.device:
-        raise ValueError(
-            f"{where}: a simulated scanner needs 'device', a text file of payloads, one per "
-            "line (or run 'checkpoint demo')"
-        )
-    try:
-        lines = Path(config.device).read_bytes().splitlines()
-    except OSError as exc:
-        raise ValueError(f"{where}.device: cannot read {config.device}: {exc.strerror}") from None
-    payloads = [line.strip() for line in lines if line.strip()]
-    if not payloads:
-        raise ValueError(f"{where}.device: {config.device} holds no payload")
-    return payload_loop(
-        payloads, SIMULATED_SCAN_INTERVAL_S, lane=config.lane, direction=config.direction
-    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from alembic.config import Config
 
 from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction
 from gateway.storage.engine import create_sqlite_engine
-from gateway.storage.migrate import revisions
+from gateway.storage.migrate import HEAD, revisions
 from gateway.storage.store import EntryStore
 from tests.storage.test_store import new_entry
 
@@ -116,3 +118,20 @@ def test_sequence_continues_after_the_upgrade(tmp_path: Path) -> None:
     assert recorded.seq == 4
     assert recorded.revision == 0
     assert pending == [2, 3, 4]
+
+
+def test_head_is_the_newest_migration() -> None:
+    """A database at HEAD opens without Alembic: HEAD must be the newest migration."""
+    assert revisions()[-1] == HEAD
+
+
+def test_a_database_at_head_opens_without_loading_alembic(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    EntryStore.open(path).close()
+    probe = (
+        "import sys; from pathlib import Path; from gateway.storage.store import EntryStore; "
+        f"EntryStore.open(Path({str(path)!r})).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
