@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -161,3 +163,45 @@ def test_every_commented_option_of_the_example_is_valid_and_wires(tmp_path: Path
     source = thermal_from_config(settings.thermal)
     assert isinstance(source, ThermalCamera)
     assert source.kind == "http-matrix"
+
+
+_PROBE = """
+import sys
+from pathlib import Path
+from gateway.config import load_settings
+from gateway.wiring.devices import devices_from_settings
+import gateway.cli.main, gateway.wiring.gateway, gateway.operations.doctor
+devices = devices_from_settings(load_settings(Path(sys.argv[1])))
+assert devices.scanners and devices.thermals
+print(sorted({m.split('.')[0] for m in sys.modules} & {'cv2', 'numpy', 'zxingcpp', 'pyzbar'}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("scanners", "thermal_kind", "loaded"),
+    [
+        ('kind = "serial"\ndevice = "/dev/ttyACM0"', "spot-serial", []),
+        (
+            'kind = "camera"\ndevice = "/dev/video0"',
+            "spot-serial",
+            ["cv2", "numpy", "pyzbar", "zxingcpp"],
+        ),
+    ],
+    ids=["serial-gate", "camera-gate"],
+)
+def test_imaging_libraries_load_only_for_a_camera(
+    tmp_path: Path, scanners: str, thermal_kind: str, loaded: list[str]
+) -> None:
+    """A gate without a camera or thermal camera never imports OpenCV, numpy or zxing-cpp."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'[gate]\nid = "g"\nsite = "s"\n[storage]\npath = "{tmp_path / "g.db"}"\n'
+        f"[[scanners]]\n{scanners}\n"
+        f'[thermal]\nkind = "{thermal_kind}"\ndevice = "/dev/ttyUSB0"\nprotocol = "ascii"\n',
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(loaded)
