@@ -34,14 +34,22 @@ V = TypeVar("V")
 
 @dataclass(frozen=True, slots=True, init=False)
 class Passage:
-    """One person at the gate: the code shown (None: no code) and the temperatures read."""
+    """One person at the gate: the code shown (None: no code), the temperatures read, and the
+    way they go (None: the gate's direction)."""
 
     payload: bytes | None
     temperatures: tuple[float, ...]
+    direction: Direction | None
 
-    def __init__(self, payload: bytes | None, temperatures: Sequence[float]) -> None:
+    def __init__(
+        self,
+        payload: bytes | None,
+        temperatures: Sequence[float],
+        direction: Direction | None = None,
+    ) -> None:
         object.__setattr__(self, "payload", payload)
         object.__setattr__(self, "temperatures", tuple(float(t) for t in temperatures))
+        object.__setattr__(self, "direction", direction)
 
 
 class _Script:
@@ -69,11 +77,11 @@ class _Script:
         self._lock = threading.Lock()
         self._epoch_ns: int | None = None
 
-    def scans(self) -> Iterator[tuple[int, bytes]]:
-        """(due monotonic ns, payload) of every passage with a code."""
+    def scans(self) -> Iterator[tuple[int, Passage]]:
+        """(due monotonic ns, passage) of every passage with a code."""
         for start_ns, passage in self._timeline(self._scanner_passages):
             if passage.payload is not None:
-                yield start_ns + self._lead_ns, passage.payload
+                yield start_ns + self._lead_ns, passage
 
     def readings(self) -> Iterator[tuple[int, float]]:
         """(due monotonic ns, °C): the first before the scan, re-measures after it."""
@@ -199,7 +207,7 @@ class SimulatedGate:
         self.scanner: ScanSource = _PreviewedSource(
             SCANNER_NAME,
             script.scans(),
-            functools.partial(_scan, lane=lane, direction=direction, clock=clock),
+            functools.partial(_passage_scan, lane=lane, direction=direction, clock=clock),
             clock,
             show=lambda scan: camera.show(scan.payload, scan.monotonic_ns),
             render=lambda: camera.jpeg(clock.monotonic_ns()),
@@ -249,6 +257,11 @@ class SimulatedThermal:
                 stop.wait(self._period_s)
         finally:
             self._health = DeviceHealth(self.name, KIND, DeviceState.DOWN, "stopped")
+
+
+def _passage_scan(passage: Passage, *, lane: str, direction: Direction, clock: Clock) -> Scan:
+    assert passage.payload is not None  # the script scans passages with a code only
+    return _scan(passage.payload, lane=lane, direction=passage.direction or direction, clock=clock)
 
 
 def _scan(payload: bytes, *, lane: str, direction: Direction, clock: Clock) -> Scan:

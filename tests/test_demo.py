@@ -14,7 +14,12 @@ from devices.preview import OUTLINE
 from harness.broker import mosquitto_available
 from tests.devices.support import decode_jpeg, near_colour, wait_until
 from tests.devices.test_preview import white_in_picture
-from tests.support.gateway_process import CheckpointProcess, free_port, wait_until_serving
+from tests.support.gateway_process import (
+    CheckpointProcess,
+    VerdictWatcher,
+    free_port,
+    wait_until_serving,
+)
 from tests.web.support import PASSWORDS, set_up_accounts
 
 pytestmark = pytest.mark.slow
@@ -83,3 +88,53 @@ def test_the_demo_decides_records_syncs_and_previews_its_devices(tmp_path: Path)
     assert synced > 0
     assert count(collector_db, "SELECT count(*) FROM entries") >= synced
     assert count(collector_db, "SELECT count(*) FROM entries") <= recorded
+
+
+# What the guard sees for the demo's people, every round: (decision, reasons).
+PROMISED = {
+    ("admit", ()),
+    ("refer", ("code-yellow",)),
+    ("deny", ("code-red",)),
+    ("deny", ("code-bad-signature",)),
+    ("deny", ("code-expired",)),
+    ("deny", ("fever",)),
+    ("refer", ("code-unverified",)),
+}
+
+
+def test_every_round_of_the_demo_shows_each_verdict(tmp_path: Path) -> None:
+    """The demo's people go in, then out: two rounds on the guard screen each show admit,
+    refer and deny with the reasons the demo promises, and nobody is held up as pass-back."""
+    port = free_port()
+    demo = CheckpointProcess(
+        "demo",
+        None,
+        tmp_path / "demo.log",
+        args=["--port", str(port), "--interval", "0.3"],
+        env={"TMPDIR": str(tmp_path)},
+    ).start()
+    try:
+        wait_until_serving(port, demo)
+        screen = VerdictWatcher(port).start()
+        assert wait_until(lambda: len(_rounds(screen.shown())) >= 3, 60)
+        screen.stop()
+    finally:
+        demo.stop()
+    first, second = _rounds(screen.shown())[:2]
+    for shown in (first, second):
+        seen = {(str(v["decision"]), tuple(v["reasons"])) for v in shown}  # type: ignore[arg-type]
+        assert seen >= PROMISED, seen
+        assert not any("pass-back" in v["reasons"] for v in shown)  # type: ignore[operator]
+    assert {v["direction"] for v in first} != {v["direction"] for v in second}
+
+
+def _rounds(shown: list[dict[str, object]]) -> list[list[dict[str, object]]]:
+    """The verdicts in runs of one direction (a round of the demo goes one way), the first
+    run dropped: the screen may have been watched from the middle of it."""
+    runs: list[list[dict[str, object]]] = []
+    for verdict in shown:
+        if runs and runs[-1][0]["direction"] == verdict["direction"]:
+            runs[-1].append(verdict)
+        else:
+            runs.append([verdict])
+    return runs[1:]

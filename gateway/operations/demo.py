@@ -2,6 +2,10 @@
 
 A private Mosquitto on a free port (when installed), a collector on SQLite, a community key
 directory with a realistic mix of passes, and the gateway serving the live guard screen.
+
+The same people come round again and again: one round they go in, the next they go out,
+and the pass-back window is one round long. So every round shows each verdict it promises
+(admit, refer and deny), rather than referring everyone as pass-back after the first.
 """
 
 from __future__ import annotations
@@ -36,6 +40,13 @@ log = logging.getLogger(__name__)
 
 SITE = "xiaojiang"
 GATE = "north-1"
+
+
+def demo_rounds(people: list[Passage]) -> Iterator[Passage]:
+    """Round after round of the gate's morning, in, then out, then in again."""
+    for direction in itertools.cycle((Direction.IN, Direction.OUT)):
+        for person in people:
+            yield Passage(person.payload, person.temperatures, direction)
 
 
 def demo_passages(keys: KeyDirectory, now: datetime) -> list[Passage]:
@@ -124,7 +135,9 @@ def _wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"the demo broker did not start on port {port}")
 
 
-def demo_settings(workdir: Path, *, web_port: int, broker_port: int | None) -> Settings:
+def demo_settings(
+    workdir: Path, *, web_port: int, broker_port: int | None, passback_window_s: float
+) -> Settings:
     return validate_settings(
         {
             "gate": {"id": GATE, "site": SITE, "name": "北门 (demo)"},
@@ -133,7 +146,11 @@ def demo_settings(workdir: Path, *, web_port: int, broker_port: int | None) -> S
                 "trust_list": str(workdir / "keys" / "trust.json"),
             },
             "thermal": {"kind": "simulated"},
-            "policy": {"remeasure_wait_s": 3.0, "pairing_window_s": 1.5},
+            "policy": {
+                "remeasure_wait_s": 3.0,
+                "pairing_window_s": 1.5,
+                "passback_window_s": passback_window_s,
+            },
             "mqtt": {"host": "127.0.0.1" if broker_port else "", "port": broker_port or 1883},
             "web": {"listen": f"127.0.0.1:{web_port}"},
             "collector": {"database": f"sqlite:///{workdir / 'collector.db'}"},
@@ -148,14 +165,21 @@ async def run_demo(*, port: int, interval_s: float) -> None:
     keys = KeyDirectory.create(
         workdir / "keys", issuer=f"{SITE}-community", site=SITE, alg=Algorithm.EDDSA, now=now
     )
+    people = demo_passages(keys, now)
     gate = SimulatedGate(
-        itertools.cycle(demo_passages(keys, now)),
+        demo_rounds(people),
         interval_s,
         lane="1",
         direction=Direction.IN,
     )
     with private_broker(workdir) as broker_port:
-        settings = demo_settings(workdir, web_port=port, broker_port=broker_port)
+        settings = demo_settings(
+            workdir,
+            web_port=port,
+            broker_port=broker_port,
+            # One round long: a person's next passage the same way is two rounds later.
+            passback_window_s=len(people) * interval_s,
+        )
         collector = None
         if broker_port is not None:
             collector = Collector(
