@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from devices.clock import SYSTEM_CLOCK, Clock
+from devices.clock import SYSTEM_CLOCK, Clock, stamped_scan
 from devices.health import HealthCell
 from devices.preview import Box, Latest, camera_jpeg
 from devices.qr_decode import Decoder, GrayFrame, Point, decode_zxing
@@ -162,13 +162,13 @@ class CameraScanner:
         return camera_jpeg(view.frame, view.outlines, view.roi) if view else None
 
     def _scan(self, payload: bytes, now_ns: int) -> Scan:
-        return Scan(
-            payload=payload,
+        return stamped_scan(
+            payload,
             source=self.name,
             lane=self.lane,
             direction=self.direction,
+            clock=self._clock,
             monotonic_ns=now_ns,
-            wall_time=self._clock.now(),
         )
 
 

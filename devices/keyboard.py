@@ -12,7 +12,7 @@ from typing import Protocol
 import evdev
 
 from devices.backoff import Backoff
-from devices.clock import SYSTEM_CLOCK, Clock
+from devices.clock import SYSTEM_CLOCK, Clock, stamped_scan
 from devices.health import HealthCell
 from devices.keymap import KeystrokeDecoder
 from gateway.core.values import DeviceHealth, DeviceState, Direction, Scan
@@ -127,13 +127,8 @@ class KeyboardScanner:
                     emit(self._scan(payload))
 
     def _scan(self, payload: bytes) -> Scan:
-        return Scan(
-            payload=payload,
-            source=self.name,
-            lane=self.lane,
-            direction=self.direction,
-            monotonic_ns=self._clock.monotonic_ns(),
-            wall_time=self._clock.now(),
+        return stamped_scan(
+            payload, source=self.name, lane=self.lane, direction=self.direction, clock=self._clock
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import serial
 
-from devices.clock import SYSTEM_CLOCK, Clock
+from devices.clock import SYSTEM_CLOCK, Clock, stamped_scan
 from devices.framing import LineFramer
 from devices.health import HealthCell
 from devices.serial_link import SerialLink
@@ -59,11 +59,6 @@ class SerialScanner:
             self._health.stopped()
 
     def _scan(self, payload: bytes) -> Scan:
-        return Scan(
-            payload=payload,
-            source=self.name,
-            lane=self.lane,
-            direction=self.direction,
-            monotonic_ns=self._clock.monotonic_ns(),
-            wall_time=self._clock.now(),
+        return stamped_scan(
+            payload, source=self.name, lane=self.lane, direction=self.direction, clock=self._clock
         )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from devices.clock import SYSTEM_CLOCK, Clock
+from devices.clock import SYSTEM_CLOCK, Clock, stamped_scan
 from devices.simulated_views import SimulatedCameraView, SimulatedThermalView
 from gateway.core.ports import ScanSource, ThermalSource
 from gateway.core.values import (
@@ -265,14 +265,7 @@ def _passage_scan(passage: Passage, *, lane: str, direction: Direction, clock: C
 
 
 def _scan(payload: bytes, *, lane: str, direction: Direction, clock: Clock) -> Scan:
-    return Scan(
-        payload=payload,
-        source=SCANNER_NAME,
-        lane=lane,
-        direction=direction,
-        monotonic_ns=clock.monotonic_ns(),
-        wall_time=clock.now(),
-    )
+    return stamped_scan(payload, source=SCANNER_NAME, lane=lane, direction=direction, clock=clock)
 
 
 def _reading(celsius: float, *, clock: Clock) -> ThermalReading:
