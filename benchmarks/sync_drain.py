@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.sync_drain [--entries 100000] [--ingest 60000] [--json]
 
 1. Backlog drain: `--entries` entries wait in a gateway database (recorded offline); the real
-   publisher (batches of 100, 16 in flight) sends them to one collector process storing into
+   publisher (batches of 100, 64 in flight) sends them to one collector process storing into
    PostgreSQL (fsync on); entries per second until the gateway's backlog is empty.
 2. Its ceiling, measured in the same run: the very same batch payloads published with plain
    paho at QoS 1 (20 in flight, like the gateway's client) and taken by one subscriber.
@@ -56,7 +56,7 @@ from sync.wire import decode_ack
 PREFIX = "checkpoint/v1"
 SITE = "bench"
 BATCH = 100
-WINDOW = 16
+WINDOW = 64
 START = datetime(2025, 3, 1, 7, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[1]
 

@@ -200,7 +200,7 @@ class MqttConfig(Section):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     batch_size: int = Field(100, ge=1, le=5000)
-    window: int = Field(16, ge=1, le=100, description="batches in flight at once")
+    window: int = Field(64, ge=1, le=100, description="batches in flight at once")
     ack_timeout_s: float = Field(10.0, gt=0, le=600)
     keepalive_s: int = Field(30, ge=5, le=600)
 

@@ -18,7 +18,8 @@ import threading
 from pathlib import Path
 
 from harness.sync import PREFIX
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
+from sync.mqtt import MqttSettings
 
 
 class DyingCollector(Collector):
@@ -37,7 +38,10 @@ def main() -> None:
     parser.add_argument("--die-after-commit", action="store_true")
     args = parser.parse_args()
     kind = DyingCollector if args.die_after_commit else Collector
-    collector = kind(args.url, "127.0.0.1", args.port, prefix=PREFIX, client_id=args.client_id)
+    client = collector_client(
+        MqttSettings(host="127.0.0.1", port=args.port), client_id=args.client_id
+    )
+    collector = kind(args.url, client, prefix=PREFIX)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     collector.start()

@@ -1,9 +1,12 @@
 """Community-server side of sync: store every batch idempotently, then acknowledge it.
 
-The network thread only queues messages (stamped with their arrival time). Two named worker
-threads form a pipeline: one validates the messages, the other writes the batches waiting
-together in one transaction (group commit) and publishes their acks only after the commit,
-so the next batches are validated while the database writes the last ones. A batch that is
+The network thread only queues messages (stamped with their arrival time). Named worker
+threads form a pipeline: one validates the messages; the writers each take the batches
+waiting together, store them in one transaction (group commit) and publish their acks only
+after the commit, so the next batches are validated while the database writes the last ones.
+On PostgreSQL two writers take turns, so one group is built while the server stores the
+other (their statements take row locks in key order, so they cannot deadlock); SQLite has one
+writer, as it takes one write at a time. A batch that is
 invalid or cannot be stored is not acknowledged, so the gateway sends it again; a collector
 that dies between commit and ack causes only those resends.
 
@@ -17,6 +20,7 @@ simply receives the gateways' resends.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -35,7 +39,7 @@ from sync.collector_store import (
     write_batches,
     write_state,
 )
-from sync.mqtt import Message, MqttClient, MqttError, MqttSettings, Tls
+from sync.mqtt import Message, MqttClient, MqttError, MqttSettings
 from sync.topics import (
     DEFAULT_PREFIX,
     TopicError,
@@ -55,10 +59,24 @@ SESSION_EXPIRY_S = 0
 _Arrival = tuple[Message, datetime] | None
 # At most this many validated batches waiting are stored in one transaction.
 GROUP_BATCHES = 16
+# Writers storing groups at the same time (PostgreSQL; SQLite takes one write at a time).
+POSTGRESQL_WRITERS = 2
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def collector_client(
+    settings: MqttSettings,
+    *,
+    client_id: str = "checkpoint-collector",
+    session_expiry_s: int = SESSION_EXPIRY_S,
+) -> MqttClient:
+    """A collector's MQTT client: its own client id (each collector needs one), and by
+    default a session that ends with its connection (see the module's note)."""
+    settings = dataclasses.replace(settings, session_expiry_s=session_expiry_s)
+    return MqttClient(settings, client_id=client_id)
 
 
 class Collector:
@@ -67,35 +85,21 @@ class Collector:
     def __init__(
         self,
         database_url: str,
-        host: str,
-        port: int,
+        client: MqttClient,
         *,
         prefix: str = DEFAULT_PREFIX,
-        client_id: str = "checkpoint-collector",
-        username: str | None = None,
-        password: str | None = None,
-        tls: Tls | None = None,
-        session_expiry_s: int = SESSION_EXPIRY_S,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._database_url = database_url
         self._prefix = prefix
         self._clock = clock
-        self._client = MqttClient(
-            MqttSettings(
-                host=host,
-                port=port,
-                username=username,
-                password=password,
-                tls=tls,
-                session_expiry_s=session_expiry_s,
-            ),
-            client_id=client_id,
-        )
+        self._client = client
         self._inbox: queue.Queue[_Arrival] = queue.Queue()
         self._valid: queue.Queue[ReceivedBatch | None] = queue.Queue()
         self._engine: Engine | None = None
         self._workers: list[threading.Thread] = []
+        self._writers = 1
+        self._counting = threading.Lock()
         # Batches and entries stored and acknowledged (resent ones included).
         self.batches = 0
         self.entries = 0
@@ -109,10 +113,16 @@ class Collector:
         engine = create_collector_engine(self._database_url)
         create_tables(engine)
         self._engine = engine
+        self._writers = POSTGRESQL_WRITERS if engine.dialect.name == "postgresql" else 1
         key = entry_key(engine)
         self._workers = [
             threading.Thread(target=self._validate, args=(engine,), name="collector-validate"),
-            threading.Thread(target=self._write, args=(engine, key), name="collector-write"),
+            *(
+                threading.Thread(
+                    target=self._write, args=(engine, key), name=f"collector-write-{n}"
+                )
+                for n in range(1, self._writers + 1)
+            ),
         ]
         for worker in self._workers:
             worker.start()
@@ -154,15 +164,20 @@ class Collector:
                     self._valid.put(batch)
             except Exception:
                 logger.exception("failed to handle a message on %s", arrival[0].topic)
-        self._valid.put(None)
+        for _ in range(self._writers):
+            self._valid.put(None)
 
     def _write(self, engine: Engine, key: tuple[str, ...]) -> None:
         """Valid batches → database, the ones waiting together (group commit) → acks."""
         stopping = False
         while not stopping:
             waiting = [self._valid.get()]
-            while len(waiting) < GROUP_BATCHES and not self._valid.empty():
-                waiting.append(self._valid.get_nowait())
+            # Each writer takes one None (the end) and nothing after it.
+            while waiting[-1] is not None and len(waiting) < GROUP_BATCHES:
+                try:
+                    waiting.append(self._valid.get_nowait())
+                except queue.Empty:
+                    break
             received = [item for item in waiting if item is not None]
             stopping = len(received) < len(waiting)
             try:
@@ -240,8 +255,9 @@ class Collector:
             # Stored but not acknowledged: the gateway resends and is acknowledged then.
             logger.info("could not acknowledge a batch from %s/%s: %s", site, gate, error)
             return
-        self.batches += 1
-        self.entries += len(ids)
+        with self._counting:
+            self.batches += 1
+            self.entries += len(ids)
         logger.debug("stored and acked %d entries from %s/%s", len(ids), site, gate)
 
     def _handle_state(

@@ -109,7 +109,7 @@ class Publisher:
         health: Callable[[], Mapping[str, object]] | None = None,
         batch_size: int = 100,
         max_batch_bytes: int = MAX_BATCH_BYTES,
-        window: int = 16,
+        window: int = 64,
         ack_timeout_s: float = 10.0,
         state_interval_s: float = STATE_INTERVAL_S,
         poll_interval_s: float = POLL_INTERVAL_S,

@@ -18,8 +18,9 @@ from gateway.storage.store import EntryStore
 from harness.broker import Broker
 from harness.sync import RunningPublisher, collected_ids
 from harness.waiting import wait_until
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
 from sync.collector_store import create_collector_engine, entry_count
+from sync.mqtt import MqttSettings
 from sync.topics import Topics
 from tests.support.handcarry import GATE, SITE, Site, add_gate, make_site, record
 
@@ -211,7 +212,9 @@ def test_when_the_network_comes_back_first_the_receipt_settles_nothing_more(
     record(site.gate_db, 300)
     bundle = tmp_path / "b.bundle"
     assert checkpoint("bundle", "export", "-o", bundle, "-c", site.gate_config).returncode == 0
-    collector = Collector(site.collector_url, "127.0.0.1", broker.port)
+    collector = Collector(
+        site.collector_url, collector_client(MqttSettings(host="127.0.0.1", port=broker.port))
+    )
     collector.start()
     store = EntryStore.open(site.gate_db)
     try:

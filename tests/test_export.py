@@ -18,7 +18,7 @@ from gateway.core.records import COLUMNS
 from gateway.storage.records import database_url, iter_rows
 from gateway.storage.store import EntryStore
 from harness.broker import Broker
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
 from sync.mqtt import MqttClient, MqttSettings
 from sync.publisher import Publisher
 from sync.topics import Topics
@@ -96,7 +96,12 @@ def test_stats_counts_by_decision(tmp_path: Path) -> None:
 def sync_through_collector(tmp_path: Path, broker: Broker, url: str, count: int) -> EntryStore:
     """Record entries on a gateway store and sync them to a collector at `url`."""
     store = fill(tmp_path / "g.db", count)
-    collector = Collector(url, "127.0.0.1", broker.port, client_id="test-collector")
+    collector = Collector(
+        url,
+        collector_client(
+            MqttSettings(host="127.0.0.1", port=broker.port), client_id="test-collector"
+        ),
+    )
     collector.start()
     topics = Topics("checkpoint/v1", "xiaojiang", "north-1")
     client = MqttClient(MqttSettings(host="127.0.0.1", port=broker.port), client_id="gw-test")

@@ -34,7 +34,8 @@ from gateway.operations.doctor import page_checks
 from gateway.storage.records import database_url
 from gateway.wiring.devices import Devices
 from gateway.wiring.gateway import Gateway, install_signal_handlers
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
+from sync.mqtt import MqttSettings
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +185,10 @@ async def run_demo(*, port: int, interval_s: float) -> None:
         if broker_port is not None:
             collector = Collector(
                 database_url(settings.collector.database),
-                "127.0.0.1",
-                broker_port,
+                collector_client(
+                    MqttSettings(host="127.0.0.1", port=broker_port), client_id="demo-collector"
+                ),
                 prefix=settings.mqtt.topic_prefix,
-                client_id="demo-collector",
             )
             collector.start()
         print(f"guard screen: http://127.0.0.1:{port}   (Ctrl-C to stop)")

@@ -95,7 +95,7 @@ topic_prefix = "checkpoint/v1"
 # tls_cert = "/etc/checkpoint/gate.crt"
 # tls_key = "/etc/checkpoint/gate.key"
 batch_size = 100            # entries per message
-window = 16                 # batches in flight awaiting the collector's ack
+window = 64                 # batches in flight awaiting the collector's ack
 ack_timeout_s = 10.0        # resend a batch not acknowledged within this
 
 [web]

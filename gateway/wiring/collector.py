@@ -17,7 +17,7 @@ from gateway.storage.records import Records, database_url
 from gateway.web.app import create_collector_app
 from gateway.web.services import CodeHolder, Dashboard
 from gateway.wiring.broker import mqtt_settings
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
 from sync.collector_store import create_collector_engine, create_tables
 
 log = logging.getLogger(__name__)
@@ -72,16 +72,12 @@ def collector_from_settings(
     `instance` names this collector among those sharing the load (its client id must be
     unique); `database` overrides [collector] database.
     """
-    connection = mqtt_settings(settings.mqtt)
     return Collector(
         database_url(database or settings.collector.database),
-        connection.host,
-        connection.port,
+        collector_client(
+            mqtt_settings(settings.mqtt), client_id=f"checkpoint-collector-{instance}"
+        ),
         prefix=settings.mqtt.topic_prefix,
-        client_id=f"checkpoint-collector-{instance}",
-        username=connection.username,
-        password=connection.password,
-        tls=connection.tls,
     )
 
 

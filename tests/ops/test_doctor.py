@@ -39,7 +39,8 @@ from gateway.storage.store import EntryStore
 from harness.broker import Broker, mosquitto_available
 from harness.ports import free_port, wait_for_port
 from harness.waiting import wait_until
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
+from sync.mqtt import MqttSettings
 from tests.devices.support import Pty
 from tests.devices.support import wait_until as wait_for
 from tests.storage.test_store import new_entry
@@ -350,7 +351,9 @@ def test_missing_collector_fails_the_ack_round_trip(tmp_path: Path, broker: Brok
 @pytest.mark.broker
 def test_collector_acknowledging_the_probe_passes(tmp_path: Path, broker: Broker) -> None:
     collected = tmp_path / "collector.db"
-    collector = Collector(f"sqlite:///{collected}", "127.0.0.1", broker.port)
+    collector = Collector(
+        f"sqlite:///{collected}", collector_client(MqttSettings(host="127.0.0.1", port=broker.port))
+    )
     collector.start()
     try:
         wait_until(lambda: collector.connected, what="the collector's connection")

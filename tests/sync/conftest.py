@@ -15,7 +15,7 @@ from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, Entr
 from gateway.storage.store import EntryStore
 from harness.broker import Broker, mosquitto_available
 from harness.sync import PREFIX, RunningPublisher
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
 from sync.mqtt import MqttClient, MqttSettings
 from sync.topics import Topics
 
@@ -71,7 +71,13 @@ def collector_url(tmp_path: Path) -> str:
 
 
 def start_collector(url: str, broker: Broker) -> Collector:
-    collector = Collector(url, "127.0.0.1", broker.port, prefix=PREFIX, client_id="test-collector")
+    collector = Collector(
+        url,
+        collector_client(
+            MqttSettings(host="127.0.0.1", port=broker.port), client_id="test-collector"
+        ),
+        prefix=PREFIX,
+    )
     collector.start()
     return collector
 

@@ -18,7 +18,7 @@ from harness.broker import Broker
 from harness.sync import collected_ids
 from harness.waiting import wait_until
 from sync.batch import encode_batch
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
 from sync.collector_store import (
     CollectorTable,
     create_collector_engine,
@@ -26,7 +26,7 @@ from sync.collector_store import (
     engine_url,
     gate_states,
 )
-from sync.mqtt import Message
+from sync.mqtt import Message, MqttSettings
 from sync.topics import Topics
 from sync.wire import decode_ack
 from tests.support.mqtt import Capture
@@ -107,7 +107,11 @@ def test_batches_stored_together_are_stored_alone_when_one_of_them_fails(
     first, second = record(store, 3), record(store, 3, first=4)
     unstorable = dataclasses.replace(record(store, 1, first=3)[0], subject_label="unstorable")
     capture = Capture(broker.port, topics.ack)
-    collector = Collector(postgres_url, "127.0.0.1", broker.port, prefix=PREFIX)
+    collector = Collector(
+        postgres_url,
+        collector_client(MqttSettings(host="127.0.0.1", port=broker.port)),
+        prefix=PREFIX,
+    )
     # A batch valid on the wire that the database refuses (a constraint of the site's own).
     engine = create_collector_engine(postgres_url)
     create_tables(engine)

@@ -18,7 +18,8 @@ from gateway.storage.store import EntryStore
 from harness.broker import Broker
 from harness.sync import RunningPublisher, collected_ids
 from harness.waiting import wait_until
-from sync.collector import Collector
+from sync.collector import Collector, collector_client
+from sync.mqtt import MqttSettings
 from sync.topics import Topics
 from tests.sync.conftest import PREFIX, record
 from tests.sync.recorder import REPO
@@ -85,14 +86,10 @@ def test_1500_entries_arrive_through_a_broker_that_queues_only_1000(
     broker = make_broker("max_queued_messages 1000\n")
 
     def persistent_collector() -> Collector:
-        return Collector(
-            postgres_url,
-            "127.0.0.1",
-            broker.port,
-            prefix=PREFIX,
-            client_id="c-1",
-            session_expiry_s=600,
+        client = collector_client(
+            MqttSettings(host="127.0.0.1", port=broker.port), client_id="c-1", session_expiry_s=600
         )
+        return Collector(postgres_url, client, prefix=PREFIX)
 
     # The collector subscribes once (the broker keeps its session and queues for it), then
     # goes away.

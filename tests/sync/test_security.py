@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from gateway.cli.sync import collector_from_settings
 from gateway.config import validate_settings
 from gateway.operations import certs
+from gateway.wiring.collector import collector_from_settings
 from harness.broker import Broker, mosquitto_available
 from harness.sync import collected_ids
 from harness.waiting import wait_until
