@@ -21,8 +21,8 @@ import cbor2
 
 from gateway.codes import cose
 from gateway.codes.cose import CoseError, Layer, PrivateKey
-from gateway.codes.signed import SignedFormat, open_signed
-from gateway.codes.times import CLOCK_SKEW, aware
+from gateway.codes.signed import Signed, SignedFormat, verify_signed
+from gateway.codes.times import CLOCK_SKEW
 from gateway.codes.trust import KeyFormat, TrustedKey, TrustStore
 from gateway.core.values import CodeCheck, CodeStatus, Credential
 
@@ -129,11 +129,10 @@ class CommunityPassFormat:
 
     def verify(self, payload: bytes, now: datetime) -> Credential:
         """Every failure is a `Credential` with its check."""
-        opened = open_signed(payload, _SIGNED, self._trust)
-        if isinstance(opened, Credential):
-            return opened
-        kid, key, claims = opened.kid, opened.key, opened.claims
-        now = aware(now)
+        return verify_signed(payload, _SIGNED, self._trust, now, self._judge)
+
+    def _judge(self, signed: Signed[PassClaims], now: datetime) -> Credential:
+        kid, key, claims = signed.kid, signed.key, signed.claims
         if claims.issuer != key.issuer:
             return Credential(
                 format=NAME,

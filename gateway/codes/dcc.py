@@ -24,8 +24,8 @@ from gateway.codes import cose
 from gateway.codes.cose import CoseError, Layer
 from gateway.codes.health import ColourRule, Statement
 from gateway.codes.pseudonym import person_pseudonym
-from gateway.codes.signed import SignedFormat, open_signed
-from gateway.codes.times import CLOCK_SKEW, aware, numeric_date
+from gateway.codes.signed import Signed, SignedFormat, verify_signed
+from gateway.codes.times import CLOCK_SKEW, numeric_date
 from gateway.codes.trust import KeyFormat, TrustedKey, TrustStore
 from gateway.core.masking import mask_name
 from gateway.core.values import CodeCheck, CodeStatus, Credential
@@ -144,11 +144,10 @@ class DccFormat:
 
     def verify(self, payload: bytes, now: datetime) -> Credential:
         """Every failure is a `Credential` with its check."""
-        opened = open_signed(payload, _SIGNED, self._trust)
-        if isinstance(opened, Credential):
-            return opened
-        kid, key, claims = opened.kid, opened.key, opened.claims
-        now = aware(now)
+        return verify_signed(payload, _SIGNED, self._trust, now, self._credential)
+
+    def _credential(self, signed: Signed[HealthCertificate], now: datetime) -> Credential:
+        kid, key, claims = signed.kid, signed.key, signed.claims
         check, detail = _judge(key, claims, now)
         valid = check is CodeCheck.VALID
         return Credential(

@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from gateway.codes import cose
 from gateway.codes.cose import CoseError, Layer
+from gateway.codes.times import aware
 from gateway.codes.trust import KeyFormat, TrustedKey, TrustStore
 from gateway.core.values import CodeCheck, Credential
 
@@ -69,3 +71,15 @@ def open_signed(
         check = CodeCheck.BAD_SIGNATURE if forged else CodeCheck.UNREADABLE
         return Credential(format=name, check=check, kid=kid, detail=str(exc))
     return Signed(kid, key, claims)
+
+
+def verify_signed(
+    payload: bytes,
+    signed: SignedFormat[Claims],
+    trust: TrustStore,
+    now: datetime,
+    judge: Callable[[Signed[Claims], datetime], Credential],
+) -> Credential:
+    """Open the code, then let its format judge the verified claims at `now` (UTC if naive)."""
+    opened = open_signed(payload, signed, trust)
+    return opened if isinstance(opened, Credential) else judge(opened, aware(now))

@@ -17,8 +17,6 @@ import json
 import os
 import platform
 import queue
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,8 +26,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +40,7 @@ from gateway.codes.community_pass import issue_pass
 from gateway.codes.cose import Algorithm
 from gateway.codes.keys import KeyDirectory
 from gateway.core.values import CodeCheck, CodeStatus, Decision, Direction, NewEntry
+from gateway.operations.private_broker import free_port, mosquitto_binary, private_mosquitto
 from gateway.storage.store import EntryStore
 from sync.mqtt import Message, MqttClient, MqttSettings
 
@@ -76,12 +74,6 @@ QUICK = Iterations(frames=3, scans=15, writes=50, messages=20)
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- decoding ---------------------------------------------------------------------------
@@ -245,20 +237,13 @@ def measure_durable_writes(workdir: Path, count: int) -> float:
 # --- MQTT -------------------------------------------------------------------------------
 
 
-def mosquitto_binary() -> str | None:
-    found = shutil.which("mosquitto")
-    if found is None and Path("/usr/sbin/mosquitto").exists():
-        found = "/usr/sbin/mosquitto"
-    return found
-
-
 def measure_mqtt_round_trip(workdir: Path, messages: int) -> list[float] | None:
     """Milliseconds from a QoS 1 publish to its delivery back to a subscriber, on a private
     Mosquitto; None when Mosquitto is not installed."""
     binary = mosquitto_binary()
     if binary is None:
         return None
-    with _mosquitto(binary, workdir) as port:
+    with private_mosquitto(binary, workdir) as port:
         inbox: queue.Queue[Message] = queue.Queue()
         connected = threading.Event()
         client = MqttClient(MqttSettings(host="127.0.0.1", port=port), client_id="bench")
@@ -278,30 +263,6 @@ def measure_mqtt_round_trip(workdir: Path, messages: int) -> list[float] | None:
             return times
         finally:
             client.stop()
-
-
-@contextmanager
-def _mosquitto(binary: str, workdir: Path) -> Iterator[int]:
-    port = free_port()
-    config = workdir / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process = subprocess.Popen(
-        [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the private Mosquitto did not start") from None
-                time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 # --- the report -------------------------------------------------------------------------

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -31,6 +27,7 @@ from gateway.config import Settings, validate_settings
 from gateway.core.masking import mask_name
 from gateway.core.values import CodeStatus, Direction
 from gateway.operations.doctor import page_checks
+from gateway.operations.private_broker import mosquitto_binary, private_mosquitto
 from gateway.storage.records import database_url
 from gateway.wiring.devices import Devices
 from gateway.wiring.gateway import Gateway, install_signal_handlers
@@ -95,45 +92,16 @@ def demo_passages(keys: KeyDirectory, now: datetime) -> list[Passage]:
     ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def private_broker(workdir: Path) -> Iterator[int | None]:
     """A Mosquitto on a free loopback port for the demo, or None when it is not installed."""
-    binary = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
+    binary = mosquitto_binary()
     if binary is None:
         print("mosquitto is not installed: the demo runs offline (entries stay in the backlog)")
         yield None
         return
-    port = _free_port()
-    config = workdir / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process = subprocess.Popen(
-        [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        _wait_for_port(port)
+    with private_mosquitto(binary, workdir) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _wait_for_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"the demo broker did not start on port {port}")
 
 
 def demo_settings(

@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from gateway.cli.ops import register
-from gateway.operations.bench import mosquitto_binary
+from gateway.operations.private_broker import mosquitto_binary
 
 NUMBER = r"[\d,]+(\.\d+)?"
 
