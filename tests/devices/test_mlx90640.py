@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,6 +163,9 @@ def test_unplug_is_down_and_replug_reads_again(port: PluggedPort) -> None:
         peer.stop()
         port.pty.unplug()
         assert wait_until(lambda: source.health().state is DeviceState.DOWN)
+        # Whoever stands there after the re-plug is a new passage only once the passage gap
+        # has passed; a re-plug quicker than that would still be the first person.
+        time.sleep(0.3)
         fresh = port.replug()
         peer = StreamingPeer(fresh, scene_frames(38.2).__next__, 0.02, wait_for=START_STREAMING)
         peer.start()

@@ -175,6 +175,7 @@ def test_the_site_dashboard_looks_up_a_person_in_a_browser(
         page.locator("#lookup-rows button[data-pick]").first.click()
         expect(page.locator("#lookup-picked")).to_contain_text("李*华 2-1-101")
         page.click("#lookup-trace")
+        expect(page.locator("#lookup-heading")).to_contain_text("李*华 2-1-101 的行程")
         expect(page.locator("#lookup-rows tr")).to_have_count(2)
         page.click("#lookup-absent")
         expect(page.locator("#lookup-rows tr")).to_have_count(3)

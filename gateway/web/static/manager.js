@@ -127,7 +127,7 @@ async function loadAudit() {
 
 // Who went in and out. The person is a code typed or scanned into the field, or a picked
 // record (its entry id); the server turns either into the pseudonym and never sends it back.
-const lookup = { entry: null, last: null };
+const lookup = { entry: null, last: null, asked: 0 };
 const COLUMNS = {
   trace: [["occurred_at", "lookup.col_time"], ["gate", "lookup.col_gate"], ["direction", "lookup.col_direction"],
     ["decision", "lookup.col_decision"], ["temperature_c", "lookup.col_temperature"]],
@@ -183,7 +183,9 @@ async function runLookup(kind) {
     $("lookup-error").textContent = t("lookup.nobody");
     return;
   }
+  const asked = ++lookup.asked;
   const result = await api("POST", `/api/lookups/${kind}`, lookupBody(kind, "json"));
+  if (asked !== lookup.asked) return; // a newer lookup was asked for meanwhile: its answer wins
   if (!result.ok) {
     handle(result);
     $("lookup-error").textContent = errorText(result);
