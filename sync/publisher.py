@@ -140,7 +140,8 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._batches: list[_Batch] = []
-        self._cursor = 0  # highest seq handed to a batch on this connection
+        self._cursor = 0  # where the next outbox read starts on this connection
+        self._sent_to = 0  # highest seq handed to a batch on this connection
         self._rewind: int | None = None  # lowest seq amended since the last fill
         self._acks: list[tuple[list[str], list[int] | None]] = []
         self._unsettled: dict[str, int] = {}  # acked, not yet marked synced in the outbox
@@ -247,7 +248,7 @@ class Publisher:
 
     def _reset(self) -> None:
         self._batches.clear()
-        self._cursor = 0
+        self._cursor = self._sent_to = 0
 
     async def _apply_acks(self) -> None:
         """Take every ack that has arrived: batches in flight settle at once, the outbox in
@@ -300,12 +301,8 @@ class Publisher:
             # what is in flight already in the same revision.
             self._cursor = min(self._cursor, self._rewind - 1)
             self._rewind = None
-        in_flight = {
-            (entry.id, entry.revision)
-            for batch in self._batches
-            for entry in batch.entries
-            if entry.id not in batch.acked
-        }
+        # Only behind what was sent can an entry be in flight already.
+        in_flight = self._in_flight() if self._cursor < self._sent_to else set()
         while len(self._batches) < self._window:
             entries = await asyncio.to_thread(
                 self._outbox.pending, after_seq=self._cursor, limit=self._batch_size
@@ -320,6 +317,16 @@ class Publisher:
             self._send([entry.wire for entry in taken])
             self._batches.append(_Batch(entries=taken, deadline=now + self._ack_timeout_s))
             self._cursor = taken[-1].seq
+            self._sent_to = max(self._sent_to, self._cursor)
+
+    def _in_flight(self) -> set[tuple[str, int]]:
+        """Each entry sent and not yet acknowledged, in the revision sent."""
+        return {
+            (entry.id, entry.revision)
+            for batch in self._batches
+            for entry in batch.entries
+            if entry.id not in batch.acked
+        }
 
     def _fit(self, entries: Sequence[OutboxItem]) -> list[OutboxItem]:
         """The leading entries whose batch stays within the byte limit (at least one)."""
