@@ -182,7 +182,7 @@ def database(cluster: Postgres, name: str) -> str:
 @contextmanager
 def instant_acker(port: int, topics: Topics, workdir: Path) -> Iterator[None]:
     """A stand-in collector process that acks every batch at once and stores nothing."""
-    ready = workdir / "acker-ready"
+    ready = workdir / f"acker-ready-{uuid.uuid4().hex[:6]}"
     command = [
         sys.executable, "-m", "harness.instant_acker",
         str(port), topics.entries, topics.ack, str(ready),
