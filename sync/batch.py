@@ -23,6 +23,10 @@ TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 Timestamp = Annotated[str, msgspec.Meta(pattern=TIMESTAMP)]
 Slug = Annotated[str, msgspec.Meta(pattern=SLUG)]
 _STRUCT: dict[str, Any] = {"forbid_unknown_fields": True, "frozen": True, "kw_only": True}
+# Entries hold no references back (no cycles), so the garbage collector need not track them:
+# thousands wait in a collector's queues, and tracking them made every collection walk them.
+# For the same reason a list of strings arrives as a tuple, which the collector stops tracking.
+_UNTRACKED: dict[str, Any] = {**_STRUCT, "gc": False}
 
 
 def _constrained(base: Any, column: EntryColumn) -> Any:
@@ -42,7 +46,7 @@ def _wire_type(column: EntryColumn) -> Any:
     if column.type is datetime:
         base: Any = Timestamp
     elif column.type is list:
-        base = list[str]
+        base = tuple[str, ...]
     else:
         base = _constrained(column.type, column)
     return base | None if column.nullable and column.group is None else base
@@ -60,9 +64,9 @@ def _entry_struct() -> type[msgspec.Struct]:
             specs.append(_field(column.name, _wire_type(column), column))
         elif column is GROUP_COLUMNS[column.group][0]:
             parts = [(c.key, _wire_type(c)) for c in GROUP_COLUMNS[column.group]]
-            group = msgspec.defstruct(f"Wire{column.group.title()}", parts, **_STRUCT)
+            group = msgspec.defstruct(f"Wire{column.group.title()}", parts, **_UNTRACKED)
             specs.append((column.group, group | None))
-    return msgspec.defstruct("WireEntry", specs, **_STRUCT)
+    return msgspec.defstruct("WireEntry", specs, **_UNTRACKED)
 
 
 WireEntry = _entry_struct()
@@ -180,7 +184,7 @@ def _holds_nul(value: Any) -> bool:
         return "\x00" in value
     if isinstance(value, dict):
         return any(_holds_nul(part) for part in value.values())
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return any(_holds_nul(part) for part in value)
     return False
 
