@@ -124,7 +124,6 @@ class EntriesBatch:
     sent_monotonic_ns: int | None
     entries: list[Any]  # WireEntry
     refused: list[RefusedEntry]
-    raw: list[msgspec.Raw]  # each valid entry's JSON as it came, in the order of `entries`
 
     @property
     def ids(self) -> list[str]:
@@ -151,7 +150,7 @@ def decode_batch(payload: bytes) -> EntriesBatch:
     if _NUL not in payload:
         try:
             whole = _WHOLE.decode(payload)
-            return _batch(whole, whole.entries, [], _LOOSE.decode(payload).entries)
+            return _batch(whole, whole.entries, [])
         except (msgspec.ValidationError, msgspec.DecodeError):
             pass
     try:
@@ -159,7 +158,6 @@ def decode_batch(payload: bytes) -> EntriesBatch:
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise WireError(f"invalid entries batch: {_reason(error)}") from None
     entries: list[Any] = []
-    raws: list[msgspec.Raw] = []
     refused: list[RefusedEntry] = []
     for index, raw in enumerate(loose.entries):
         try:
@@ -171,8 +169,7 @@ def decode_batch(payload: bytes) -> EntriesBatch:
             refused.append(_refusal(index, bytes(raw), f"entries.{index}: {_NUL_REASON}"))
             continue
         entries.append(entry)
-        raws.append(raw)
-    return _batch(loose, entries, refused, raws)
+    return _batch(loose, entries, refused)
 
 
 _NUL = b"\\u0000"
@@ -193,7 +190,6 @@ def _batch(
     envelope: _Envelope[Any],
     entries: list[Any],
     refused: list[RefusedEntry],
-    raw: list[msgspec.Raw],
 ) -> EntriesBatch:
     return EntriesBatch(
         site=envelope.site,
@@ -203,7 +199,6 @@ def _batch(
         sent_monotonic_ns=envelope.sent_monotonic_ns,
         entries=entries,
         refused=refused,
-        raw=raw,
     )
 
 

@@ -214,6 +214,19 @@ def test_an_entry_with_a_nul_character_is_refused_as_no_database_keeps_it(
     assert decoded.ids == [entry["id"] for entry in batch["entries"][1:]]
 
 
+def test_an_entry_with_a_number_past_a_floats_range_is_refused_as_no_column_keeps_it(
+    batch: Document,
+) -> None:
+    batch["entries"][0]["temperature_c"] = 36.123456789
+    payload = json.dumps(batch).encode().replace(b"36.123456789", b"1e400")
+
+    decoded = decode_batch(payload)
+
+    (refused,) = decoded.refused
+    assert refused.index == 0 and "entries.0.temperature_c: Number out of range" in refused.reason
+    assert decoded.ids == [entry["id"] for entry in batch["entries"][1:]]
+
+
 def test_a_refused_entry_without_a_readable_id_cannot_be_named(batch: Document) -> None:
     batch["entries"][0]["id"] = "not-a-uuid"
 
