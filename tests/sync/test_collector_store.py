@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, Row, select, text
 from sqlmodel import Session
 
+from gateway.core.entry_schema import from_columns
 from gateway.core.values import Decision, Entry, Override
 from gateway.storage.store import EntryStore
 from sync.batch import decode_batch, encode_batch
@@ -95,6 +96,27 @@ def stored(engine: Engine) -> list[Row[Any]]:
     with Session(engine) as session:
         query = select(COLLECTED).order_by(COLLECTED.c.seq)
         return list(session.execute(query))
+
+
+def test_every_field_is_stored_as_the_gate_recorded_it(
+    engine: Engine, entries: list[Entry]
+) -> None:
+    first, second = entries
+    guarded = dataclasses.replace(
+        first,
+        revision=3,
+        decision=Decision.DENY,
+        reasons=("fever", "remeasured"),
+        temperature_c=37.85,
+        remeasured=True,
+        override=Override(by="王*明", reason='体温复测 "高"'),
+        confirmed_by="李",
+        subject_label="张*华 3-2-501",
+    )
+
+    save(engine, [guarded, second])
+
+    assert [from_columns(row._mapping) for row in stored(engine)] == [guarded, second]
 
 
 def test_a_resent_batch_changes_nothing_and_a_later_revision_updates_the_decision(
