@@ -16,10 +16,6 @@ from devices.qr_decode import Decoder, GrayFrame, Point, decode_zxing
 from devices.video import Frame, VideoLoop, VideoSource
 from gateway.core.values import DeviceHealth, Direction, Scan
 
-# A gate's camera converts one frame at a time: OpenCV's own worker threads would only hold
-# memory (about 0.4 MB measured) and compete with the gate's other threads.
-cv2.setNumThreads(1)
-
 _NS = 1_000_000_000
 
 
@@ -133,6 +129,9 @@ class CameraScanner:
 
     def run(self, emit: Callable[[Scan], None], stop: threading.Event) -> None:
         """Decode until `stop` is set; a missing or failing source is retried with backoff."""
+        # One frame at a time: OpenCV's own worker threads would only hold memory (about
+        # 0.4 MB measured) and compete with the gate's other threads.
+        cv2.setNumThreads(1)
         deduper = CodeDeduper(self._dedupe_s)
 
         def on_frame(frame: Frame) -> None:

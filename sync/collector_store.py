@@ -304,8 +304,8 @@ def entry_rows(batch: EntriesBatch, received_at: datetime) -> list[dict[str, Any
     """The batch's entries as table rows, one per entry id (its highest revision)."""
     sent_at = _utc(batch.sent_at)
     received = _utc(received_at)
-    rows: dict[str, dict[str, Any]] = {}
-    for entry in batch.entries:
+    rows = []
+    for entry, _ in _newest([ReceivedBatch(batch, received_at)]):
         row = msgspec.to_builtins(entry)
         for group, parts in GROUP_COLUMNS.items():
             held = row.pop(group)
@@ -315,10 +315,20 @@ def entry_rows(batch: EntriesBatch, received_at: datetime) -> list[dict[str, Any
         row["sent_at"] = sent_at
         row["received_at"] = received
         row["corrected_at"] = _utc_or_none(corrected_time(entry, batch, received_at))
-        earlier = rows.get(entry.id)
-        if earlier is None or earlier["revision"] < entry.revision:
-            rows[entry.id] = row
-    return list(rows.values())
+        rows.append(row)
+    return rows
+
+
+def _newest(received: Sequence[ReceivedBatch]) -> list[tuple[Any, int]]:
+    """Each entry (a `WireEntry`) of the batches once, in its highest revision (a resent id
+    may come twice), with the index of the batch it came in."""
+    newest: dict[str, tuple[Any, int]] = {}
+    for index, (batch, _) in enumerate(received):
+        for entry in batch.entries:
+            earlier = newest.get(entry.id)
+            if earlier is None or earlier[0].revision < entry.revision:
+                newest[entry.id] = (entry, index)
+    return list(newest.values())
 
 
 def _last_passages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -362,22 +372,19 @@ def _upsert(session: Session, key: Sequence[str]) -> Insert:
 
 
 def _bulk_entries(received: Sequence[ReceivedBatch]) -> str:
-    """The batches' validated entries, each id once in its highest revision, as one JSON array
-    of arrays: an entry's fields in `WireEntry` order (the defaults of fields an older
-    gateway leaves out filled in), then the collector's times as microseconds since the epoch
-    (sent, received, and corrected: null unless the gate's clock was not synchronised).
-    Arrays are cheaper for the server to take apart than objects, and numbers than times."""
-    rows: dict[str, tuple[int, tuple[Any, ...]]] = {}
-    for batch, received_at in received:
-        sent_us, received_us = _micros(batch.sent_at), _micros(received_at)
-        for entry in batch.entries:
-            earlier = rows.get(entry.id)
-            if earlier is not None and earlier[0] >= entry.revision:
-                continue
-            corrected = None if entry.clock_synced else corrected_time(entry, batch, received_at)
-            times = (sent_us, received_us, None if corrected is None else _micros(corrected))
-            rows[entry.id] = (entry.revision, (*msgspec.structs.astuple(entry), *times))
-    return msgspec.json.encode([row for _, row in rows.values()]).decode()
+    """The batches' validated entries (`_newest`) as one JSON array of arrays: an entry's
+    fields in `WireEntry` order (the defaults of fields an older gateway leaves out filled
+    in), then the collector's times as microseconds since the epoch (sent, received, and
+    corrected: null unless the gate's clock was not synchronised). Arrays are cheaper for
+    the server to take apart than objects, and numbers than times."""
+    stamps = [(_micros(batch.sent_at), _micros(received_at)) for batch, received_at in received]
+    rows = []
+    for entry, index in _newest(received):
+        batch, received_at = received[index]
+        corrected = None if entry.clock_synced else corrected_time(entry, batch, received_at)
+        corrected_us = None if corrected is None else _micros(corrected)
+        rows.append((*msgspec.structs.astuple(entry), *stamps[index], corrected_us))
+    return msgspec.json.encode(rows).decode()
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -406,9 +413,8 @@ def _bulk_upsert(key: tuple[str, ...]) -> TextClause:
     for column in ENTRY_COLUMNS:
         if column.group is not None:
             item = f"e -> {fields.index(column.group)} ->> '{column.key}'"
-        elif column.type is list:
-            taken[column.name] = f"CAST(e -> {fields.index(column.name)} AS json)"
-            continue
+        elif column.type is list:  # stays JSON
+            item = f"e -> {fields.index(column.name)}"
         else:
             item = f"e ->> {fields.index(column.name)}"
         taken[column.name] = f"CAST({item} AS {sql_type(column.name)})"

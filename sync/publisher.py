@@ -305,9 +305,9 @@ class Publisher:
         in_flight = self._in_flight() if self._cursor < self._sent_to else set()
         while len(self._batches) < self._window:
             # One read for all the free slots (acks come in groups): fewer trips to the thread.
-            free = self._window - len(self._batches)
+            limit = self._batch_size * (self._window - len(self._batches))
             entries = await asyncio.to_thread(
-                self._outbox.pending, after_seq=self._cursor, limit=self._batch_size * free
+                self._outbox.pending, after_seq=self._cursor, limit=limit
             )
             if not entries:
                 return
@@ -322,7 +322,7 @@ class Publisher:
                 self._cursor = taken[-1].seq
                 self._sent_to = max(self._sent_to, self._cursor)
                 fresh = fresh[len(taken) :]
-            if len(entries) < self._batch_size * free:
+            if len(entries) < limit:
                 return  # the outbox had no more
 
     def _in_flight(self) -> set[tuple[str, int]]:
