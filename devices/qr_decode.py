@@ -6,15 +6,15 @@ all decode through `decoder(name)`, so a code one of them reads, all of them rea
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import zxingcpp
-from pyzbar import pyzbar
 
 GrayFrame = npt.NDArray[np.uint8]
 Point = tuple[int, int]
@@ -31,7 +31,6 @@ class Decoded(NamedTuple):
 Decoder = Callable[[GrayFrame], list[Decoded]]
 
 _ZXING_QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
-_ZBAR_QR = [pyzbar.ZBarSymbol.QRCODE]
 
 
 def decode_zxing(gray: GrayFrame) -> list[Decoded]:
@@ -63,11 +62,15 @@ DECODERS: dict[DecoderName, Decoder] = {"zxing": decode_zxing, "pyzbar": decode_
 
 
 def decoder(name: DecoderName) -> Decoder:
-    """The decode function of the named backend."""
+    """The decode function of the named backend, its library loaded now: a gate configured
+    for pyzbar without ZBar installed fails as it starts, not at its first frame."""
     try:
-        return DECODERS[name]
+        chosen = DECODERS[name]
     except KeyError:
         raise ValueError(f"unknown QR decoder {name!r}; use one of {sorted(DECODERS)}") from None
+    if chosen is decode_pyzbar:
+        _pyzbar()
+    return chosen
 
 
 class ImageError(ValueError):
@@ -102,9 +105,19 @@ def _zxing_polygon(position: zxingcpp.Position) -> tuple[Point, ...]:
     return tuple((int(p.x), int(p.y)) for p in corners)
 
 
+@functools.cache
+def _pyzbar() -> Any:  # the pyzbar module; it has no type hints
+    """pyzbar, imported on first use: ZBar and ctypes would cost a gate that decodes with
+    zxing-cpp about 2 MB for nothing."""
+    from pyzbar import pyzbar
+
+    return pyzbar
+
+
 def _zbar(gray: GrayFrame) -> list[Decoded]:
+    pyzbar = _pyzbar()
     # A C-contiguous array: pyzbar hands the buffer to ZBar as it is.
-    symbols = pyzbar.decode(np.ascontiguousarray(gray), symbols=_ZBAR_QR)
+    symbols = pyzbar.decode(np.ascontiguousarray(gray), symbols=[pyzbar.ZBarSymbol.QRCODE])
     return [
         Decoded(bytes(symbol.data), tuple((int(p.x), int(p.y)) for p in symbol.polygon))
         for symbol in symbols

@@ -11,7 +11,6 @@ import zlib
 
 import numpy as np
 import numpy.typing as npt
-import segno
 
 from devices.body_temperature import BodyTemperatureEstimator, EstimatorSettings, ReferencePatch
 from devices.preview import Latest, camera_jpeg, thermal_jpeg
@@ -63,6 +62,8 @@ class SimulatedThermalView:
 
 def _code_scene(payload: bytes) -> GrayFrame:
     """The same scene for the same code (seeded by it): a steady picture while it is held."""
+    import segno  # drawn only when a code is shown: a simulated thermal camera never needs it
+
     modules = np.array(segno.make(payload, error="m", micro=False).matrix, dtype=bool)
     rng = np.random.default_rng(zlib.crc32(payload))
     return code_frame(modules, "rotation", CAMERA_SIZE, rng)

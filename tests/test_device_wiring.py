@@ -173,7 +173,8 @@ from gateway.wiring.devices import devices_from_settings
 import gateway.cli.main, gateway.wiring.gateway, gateway.operations.doctor
 devices = devices_from_settings(load_settings(Path(sys.argv[1])))
 assert devices.scanners and devices.thermals
-print(sorted({m.split('.')[0] for m in sys.modules} & {'cv2', 'numpy', 'zxingcpp', 'pyzbar'}))
+libraries = {'cv2', 'numpy', 'zxingcpp', 'pyzbar', 'evdev'}
+print(sorted({m.split('.')[0] for m in sys.modules} & libraries))
 """
 
 
@@ -181,18 +182,21 @@ print(sorted({m.split('.')[0] for m in sys.modules} & {'cv2', 'numpy', 'zxingcpp
     ("scanners", "thermal_kind", "loaded"),
     [
         ('kind = "serial"\ndevice = "/dev/ttyACM0"', "spot-serial", []),
+        ('kind = "camera"\ndevice = "/dev/video0"', "spot-serial", ["cv2", "numpy", "zxingcpp"]),
         (
-            'kind = "camera"\ndevice = "/dev/video0"',
+            'kind = "camera"\ndevice = "/dev/video0"\ndecoder = "pyzbar"',
             "spot-serial",
             ["cv2", "numpy", "pyzbar", "zxingcpp"],
         ),
+        ('kind = "keyboard"\ndevice = "/dev/input/event0"', "spot-serial", ["evdev"]),
     ],
-    ids=["serial-gate", "camera-gate"],
+    ids=["serial-gate", "camera-gate", "pyzbar-camera-gate", "keyboard-gate"],
 )
-def test_imaging_libraries_load_only_for_a_camera(
+def test_device_libraries_load_only_for_their_devices(
     tmp_path: Path, scanners: str, thermal_kind: str, loaded: list[str]
 ) -> None:
-    """A gate without a camera or thermal camera never imports OpenCV, numpy or zxing-cpp."""
+    """A gate without a camera or thermal camera never imports OpenCV, numpy or zxing-cpp;
+    ZBar loads only for the pyzbar decoder and evdev only for a keyboard wedge."""
     config = tmp_path / "gateway.toml"
     config.write_text(
         f'[gate]\nid = "g"\nsite = "s"\n[storage]\npath = "{tmp_path / "g.db"}"\n'

@@ -4,7 +4,7 @@ Every combination the config allows but no device can honour (a camera option on
 scanner, a spot thermometer without its protocol) is a `ValueError` naming the key. An
 option is taken as given when it differs from its default. Cameras and thermal cameras are
 built by `imaging`, imported only when one is configured: a gate without one never loads
-OpenCV, numpy or zxing-cpp.
+OpenCV, numpy or zxing-cpp. Likewise only a keyboard-wedge scanner loads evdev.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from devices.keyboard import KeyboardScanner
 from devices.serial_scanner import SerialScanner
 from devices.spot_thermometer import SpotThermometer
 from gateway.config import ScannerConfig, Settings, ThermalConfig
@@ -86,6 +85,8 @@ def scanner_from_config(
             direction=config.direction,
         )
     if config.kind == "keyboard":
+        from devices.keyboard import KeyboardScanner  # evdev: only for a keyboard wedge
+
         return KeyboardScanner(name, config.device, lane=config.lane, direction=config.direction)
     from gateway.wiring import imaging  # a simulated scanner draws its codes
 
