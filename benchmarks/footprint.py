@@ -19,8 +19,8 @@ RSS includes the pages of shared libraries the process has mapped, and how many 
 the kernel maps depends on how the files came into the page cache: right after `pip install`
 wrote them, a kernel with large page-cache folios maps whole folios, and the camera gate
 shows about 40 MB more, pages it never reads, than after a reboot. So the processes start as
-after a reboot: the interpreter's and the virtualenv's shared libraries are first flushed out
-of the page cache (these files only, with posix_fadvise; nothing system-wide).
+after a reboot: the installed packages' shared libraries are first flushed out of the page
+cache (these files only, with posix_fadvise; nothing system-wide).
 `--as-installed` skips that. The part of each RSS that is mapped files (RssFile) is reported
 beside it.
 """
@@ -35,6 +35,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import tty
@@ -102,16 +103,17 @@ def _row(what: str, value: float, unit: str, target: float) -> None:
 
 
 def _evict_libraries() -> None:
-    """Write back and drop the page cache of the Python installation's shared libraries, so
-    the processes map them as they would after a reboot."""
-    roots = {Path(sys.prefix), Path(sys.base_prefix)}
-    for path in (path for root in roots for path in root.rglob("*.so*") if path.is_file()):
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)  # dirty pages cannot be dropped
-            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(descriptor)
+    """Write back and drop the page cache of the installed packages' shared libraries (the
+    files `pip install` wrote), so the processes map them as they would after a reboot."""
+    paths = sysconfig.get_paths()
+    for root in {Path(paths["purelib"]), Path(paths["platlib"])}:
+        for path in (path for path in root.rglob("*.so*") if path.is_file()):
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)  # dirty pages cannot be dropped
+                os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(descriptor)
 
 
 def measure(scans: int) -> Footprint:

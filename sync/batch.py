@@ -25,7 +25,8 @@ Slug = Annotated[str, msgspec.Meta(pattern=SLUG)]
 _STRUCT: dict[str, Any] = {"forbid_unknown_fields": True, "frozen": True, "kw_only": True}
 # Entries hold no references back (no cycles), so the garbage collector need not track them:
 # thousands wait in a collector's queues, and tracking them made every collection walk them.
-# For the same reason a list of strings arrives as a tuple, which the collector stops tracking.
+# For the same reason a list of strings arrives as a tuple: Python's garbage collector stops
+# tracking a tuple of strings once it has seen it.
 _UNTRACKED: dict[str, Any] = {**_STRUCT, "gc": False}
 
 
